@@ -1,0 +1,25 @@
+"""pcgen: a zoo of generative models for particle point clouds.
+
+The public API a plugin may import lives here; everything else is internal to the core.
+"""
+
+from pcgen.data.pointclouds import PointClouds
+from pcgen.hookspecs import CONTRACT_VERSION, hookimpl
+from pcgen.models import AdversarialModel, GenerativeModel
+from pcgen.specs import DataInfo, DatasetSpec, MetricSpec, ModelSpec, RecipeSpec
+
+__version__ = "0.1.0"
+
+__all__ = [
+    "CONTRACT_VERSION",
+    "AdversarialModel",
+    "DataInfo",
+    "DatasetSpec",
+    "GenerativeModel",
+    "MetricSpec",
+    "ModelSpec",
+    "PointClouds",
+    "RecipeSpec",
+    "__version__",
+    "hookimpl",
+]

@@ -1,0 +1,187 @@
+"""Run configuration: pydantic models read from TOML, with ``--set key=value`` overrides.
+
+Validation happens in two phases because the set of plugins is open: the generic sections
+(``data``, ``train``, ``eval``) are validated here, the ``model`` and ``recipe`` tables by the
+config classes that the chosen plugin and its recipe register (see :func:`resolve`).
+"""
+
+from __future__ import annotations
+
+import os
+import tomllib
+from pathlib import Path
+from typing import Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Field, ValidationError
+
+
+class ConfigError(ValueError):
+    """A configuration problem, with a message naming the key and what is allowed."""
+
+
+class StrictModel(BaseModel):
+    """Base of every config section: unknown keys are errors, values are checked on assignment."""
+
+    model_config = ConfigDict(extra="forbid", validate_assignment=True)
+
+
+def default_cache_dir() -> Path:
+    """Where generated data sets are cached: ``$PCGEN_CACHE`` or ``~/.cache/pcgen``."""
+    return Path(os.environ.get("PCGEN_CACHE", Path.home() / ".cache" / "pcgen"))
+
+
+class DetectorConfig(StrictModel):
+    """A simple, documented detector-like step applied to Pythia's visible final state."""
+
+    enabled: bool = Field(True, description="Apply the acceptance and threshold below.")
+    max_abs_eta: float = Field(2.5, gt=0, description="Tracker/calorimeter acceptance |eta| < value.")
+    min_pt: float = Field(1.0, ge=0, description="Constituent pT threshold in GeV.")
+
+
+class DataConfig(StrictModel):
+    """Which data to train and evaluate on."""
+
+    dataset: str = Field("pythia", description="Registered data set: 'pythia', 'jetnet' or 'file'.")
+    jet_type: Literal["g", "q", "t", "w", "z"] = Field("t", description="g, q (light quark), t, w or z jets.")
+    num_particles: int = Field(30, ge=1, le=1024, description="Leading constituents kept per jet (N).")
+    num_jets: int = Field(10_000, ge=20, description="Jets to generate (pythia data set).")
+    seed: int = Field(0, ge=0, description="Seed of the generated data set.")
+    workers: int = Field(0, ge=0, description="Processes for generation; 0 = all cores.")
+    detector: DetectorConfig = Field(default_factory=DetectorConfig)
+    min_jet_pt: float = Field(800.0, ge=0, description="Measured jet pT window, lower edge (GeV).")
+    max_jet_pt: float = Field(1600.0, gt=0, description="Measured jet pT window, upper edge (GeV).")
+    path: Path | None = Field(None, description="HDF5 file for dataset='file', or JetNet directory.")
+    cache_dir: Path = Field(default_factory=default_cache_dir, description="Cache of generated data.")
+    train_fraction: float = Field(0.7, gt=0, lt=1, description="Train share of the fixed split (JetNet: 0.7).")
+    split_seed: int = Field(42, ge=0, description="Seed of the train/test split.")
+
+
+class TrainConfig(StrictModel):
+    """How long and how a model is trained; recipe-specific settings live in ``[recipe]``."""
+
+    batch_size: int = Field(256, ge=1)
+    max_steps: int | None = Field(None, ge=1, description="Stop after this many steps.")
+    epochs: int | None = Field(None, ge=1, description="Stop after this many passes over the data.")
+    time_budget_minutes: float | None = Field(3.0, gt=0, description="Stop after this wall time.")
+    seed: int = Field(0, ge=0, description="Seed of initialisation, noise and batching.")
+    device: str = Field("auto", description="'cpu', 'cuda', 'cuda:1' or 'auto' (cuda if available).")
+    log_every: int = Field(20, ge=1, description="Steps between TensorBoard scalar writes.")
+    eval_every: int = Field(500, ge=1, description="Steps between in-training evaluations.")
+    checkpoint_every: int = Field(200, ge=1, description="Steps between checkpoints.")
+    num_threads: int = Field(0, ge=0, description="CPU threads for torch; 0 = torch's default.")
+
+
+class EvalConfig(StrictModel):
+    """The evaluation protocol (JetNet's: W1 with bootstrapped errors, FPD/KPD on EFPs)."""
+
+    num_jets: int = Field(5000, ge=20, description="Generated jets compared with as many held-out real jets.")
+    num_batches: int = Field(5, ge=2, description="Bootstrap batches for W1 errors.")
+    efp: bool = Field(True, description="Compute EFP-based metrics (W1 EFP, FPD, KPD).")
+    metrics: list[str] | None = Field(None, description="Metric names to compute; None = all for the data kind.")
+    during_training: list[str] = Field(
+        default_factory=lambda: ["w1m", "w1p"], description="Cheap metrics evaluated every eval_every steps."
+    )
+
+
+class RunConfig(StrictModel):
+    """A whole run. ``model`` and ``recipe`` are validated against the plugin's classes by :func:`resolve`."""
+
+    plugin: str = Field("igapt", description="Model name as registered by a plugin.")
+    run_dir: Path = Field(Path("runs"), description="Parent folder of run folders.")
+    name: str | None = Field(None, description="Run folder name; default: '<plugin>-<timestamp>'.")
+    data: DataConfig = Field(default_factory=DataConfig)
+    train: TrainConfig = Field(default_factory=TrainConfig)
+    eval: EvalConfig = Field(default_factory=EvalConfig)
+    model: dict[str, Any] = Field(default_factory=dict)
+    recipe: dict[str, Any] = Field(default_factory=dict)
+
+
+# ------------------------------------------------------------------------------------------------
+# Reading, overriding and reporting errors
+# ------------------------------------------------------------------------------------------------
+
+
+def read_toml(path: Path) -> dict[str, Any]:
+    """Read a TOML file into a dict, with clear errors for a missing or malformed file."""
+    path = Path(path)
+    if not path.is_file():
+        raise ConfigError(f"config file {path} does not exist; pass an existing TOML file to --config")
+    try:
+        return tomllib.loads(path.read_text())
+    except tomllib.TOMLDecodeError as err:
+        raise ConfigError(f"config file {path} is not valid TOML: {err}") from err
+
+
+def parse_override(text: str) -> tuple[list[str], Any]:
+    """Parse ``a.b.c=value``; the value is read as TOML (``3``, ``1e-4``, ``true``, ``[1,2]``), else a string."""
+    if "=" not in text:
+        raise ConfigError(f"--set expects KEY=VALUE (e.g. train.max_steps=100), got {text!r}")
+    key, raw = text.split("=", 1)
+    keys = [k.strip() for k in key.strip().split(".")]
+    if not all(keys):
+        raise ConfigError(f"--set has an empty key part in {key!r}")
+    try:
+        value = tomllib.loads(f"v = {raw.strip()}")["v"]
+    except tomllib.TOMLDecodeError:
+        value = raw.strip()
+    return keys, value
+
+
+def apply_overrides(raw: dict[str, Any], overrides: list[str]) -> dict[str, Any]:
+    """Return a copy of ``raw`` with each ``KEY=VALUE`` override set (nested tables created)."""
+    result = _deep_copy(raw)
+    for text in overrides:
+        keys, value = parse_override(text)
+        node = result
+        for k in keys[:-1]:
+            child = node.setdefault(k, {})
+            if not isinstance(child, dict):
+                raise ConfigError(f"--set {text}: {'.'.join(keys[:-1])} is a value, not a table")
+            node = child
+        node[keys[-1]] = value
+    return result
+
+
+def _deep_copy(d: dict[str, Any]) -> dict[str, Any]:
+    return {k: _deep_copy(v) if isinstance(v, dict) else v for k, v in d.items()}
+
+
+def format_validation_error(err: ValidationError, prefix: str, model: type[BaseModel]) -> str:
+    """One line per problem: the dotted key, what was given and what is allowed."""
+    lines = []
+    for e in err.errors():
+        loc = ".".join(str(p) for p in (prefix, *e["loc"]) if p != "")
+        if e["type"] == "extra_forbidden":
+            allowed = _allowed_keys(model, e["loc"][:-1])
+            lines.append(f"unknown key '{loc}'; allowed keys here: {', '.join(allowed)}")
+        else:
+            given = e.get("input")
+            lines.append(f"'{loc}': {e['msg']} (got {given!r})")
+    return "invalid configuration:\n  " + "\n  ".join(lines)
+
+
+def _allowed_keys(model: type[BaseModel], loc: tuple[Any, ...]) -> list[str]:
+    for part in loc:
+        field = model.model_fields.get(str(part))
+        ann = getattr(field, "annotation", None) if field else None
+        if isinstance(ann, type) and issubclass(ann, BaseModel):
+            model = ann
+        else:
+            return []
+    return sorted(model.model_fields)
+
+
+def validate_section(model: type[StrictModel] | type[BaseModel], data: dict[str, Any], prefix: str) -> Any:
+    """Validate one table against a pydantic class, raising :class:`ConfigError` with readable lines."""
+    try:
+        return model.model_validate(data)
+    except ValidationError as err:
+        raise ConfigError(format_validation_error(err, prefix, model)) from None
+
+
+def load_run_config(path: Path | None = None, overrides: list[str] | None = None, **top: Any) -> RunConfig:
+    """Build the generic run config from an optional TOML file, top-level values and ``--set`` overrides."""
+    raw = read_toml(path) if path else {}
+    raw.update({k: v for k, v in top.items() if v is not None})
+    raw = apply_overrides(raw, overrides or [])
+    return validate_section(RunConfig, raw, "")

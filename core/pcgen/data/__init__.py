@@ -1,0 +1,1 @@
+"""Data: containers, sources (Pythia 8 + FastJet, JetNet files), preprocessing, multiplicity."""

@@ -1,0 +1,94 @@
+"""Typed descriptions of what plugins register: models, data sets, metrics, training recipes."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Any
+
+from pydantic import BaseModel
+
+if TYPE_CHECKING:
+    from pcgen.data.pointclouds import PointClouds
+    from pcgen.models import GenerativeModel
+
+
+@dataclass(frozen=True)
+class DataInfo:
+    """The shape of the data a model is built for."""
+
+    max_particles: int
+    """Padded length N of every point cloud."""
+    feature_names: tuple[str, ...]
+    """Per-particle features, e.g. ``("eta_rel", "phi_rel", "pt_rel")``."""
+    cond_dim: int = 1
+    """Width of the per-cloud condition vector (for jets: the multiplicity n / N)."""
+
+    @property
+    def num_features(self) -> int:
+        return len(self.feature_names)
+
+
+@dataclass(frozen=True)
+class ModelSpec:
+    """A generative model a plugin offers."""
+
+    name: str
+    """Unique name used on the command line (``pcgen run --plugin NAME``)."""
+    config_class: type[BaseModel]
+    """Pydantic model of the architecture's settings, with the paper's defaults."""
+    build: Callable[[Any, DataInfo], GenerativeModel]
+    """Factory: (validated config, data shape) -> model."""
+    recipe: str = "adversarial"
+    """Name of the training recipe that trains this model."""
+    recipe_defaults: dict[str, Any] = field(default_factory=dict)
+    """The paper's optimisation settings, overriding the recipe's generic defaults."""
+    train_defaults: dict[str, Any] = field(default_factory=dict)
+    """Overrides of the core's generic training defaults (batch size, ...)."""
+    preprocessing: str = "minmax"
+    """Particle feature scaling the model expects: ``"minmax"`` (to [-1, 1]) or ``"standard"``."""
+    paper: str = ""
+    """Citation: authors, title, arXiv id."""
+    description: str = ""
+    permutation_equivariant: bool = True
+    """Whether permuting the input noise's particles permutes the output (checked by contract tests)."""
+    critic_permutation_invariant: bool = True
+    """Whether the critic's score ignores particle order (checked by contract tests)."""
+
+
+@dataclass(frozen=True)
+class DatasetSpec:
+    """A data source: ``load(config, progress)`` returns the whole data set as point clouds."""
+
+    name: str
+    load: Callable[..., PointClouds]
+    description: str = ""
+    kind: str = "jets"
+    """``"jets"`` or ``"showers"``: which metrics and plots apply."""
+
+
+@dataclass(frozen=True)
+class MetricSpec:
+    """An evaluation metric: ``factory(**options)`` returns a torchmetrics ``Metric``.
+
+    The metric is updated with ``update(real, real_mask, fake, fake_mask)`` in physical units and
+    its ``compute()`` returns ``(value, error)``.
+    """
+
+    name: str
+    factory: Callable[..., Any]
+    kind: str = "jets"
+    description: str = ""
+    scale: float = 1.0
+    """Factor the value is multiplied by for tables (e.g. 1e3 for W1 in units of 1e-3)."""
+
+
+@dataclass(frozen=True)
+class RecipeSpec:
+    """A training recipe: how the core optimises a model (adversarial, likelihood, ...)."""
+
+    name: str
+    recipe_class: type
+    """Subclass of :class:`pcgen.train.recipe.Recipe`."""
+    config_class: type[BaseModel]
+    description: str = ""
