@@ -1,14 +1,16 @@
 #!/usr/bin/env bash
-# Creates .venv and installs pcgen, its plugins and the test tools into it. Safe to run again.
+# Creates .venv and installs pcgen, its bundled plugins and the test tools into it. Safe to run again.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 PY=${PYTHON:-python3.11}
 command -v "$PY" >/dev/null || PY=python3
-if [ ! -x .venv/bin/python ]; then
-  "$PY" -m venv .venv
-fi
-.venv/bin/python -m pip install --quiet --upgrade pip
+[ -x .venv/bin/python ] || "$PY" -m venv .venv
+
+# pip, minus the noise of this machine's unused local package folders; keeps pip's exit status.
+pip_install() { .venv/bin/python -m pip install --quiet "$@" 2> >(grep -v "is ignored: it is neither" >&2); }
+
+pip_install --upgrade pip
 # The CPU build of torch first: a bare `torch` requirement would otherwise pull a multi-GB CUDA build.
-.venv/bin/python -m pip install --quiet -c constraints.txt torch
-.venv/bin/python -m pip install --quiet -r requirements.txt
-echo "pcgen installed in .venv ($(.venv/bin/pcgen --version 2>/dev/null || echo '?'))"
+pip_install -c constraints.txt torch
+pip_install -r requirements.txt
+echo "installed: $(.venv/bin/pcgen --version)"

@@ -62,7 +62,7 @@ class TrainConfig(StrictModel):
     batch_size: int = Field(256, ge=1)
     max_steps: int | None = Field(None, ge=1, description="Stop after this many steps.")
     epochs: int | None = Field(None, ge=1, description="Stop after this many passes over the data.")
-    time_budget_minutes: float | None = Field(3.0, gt=0, description="Stop after this wall time.")
+    time_budget_minutes: float = Field(3.0, ge=0, description="Stop after this wall time; 0 = no time limit.")
     seed: int = Field(0, ge=0, description="Seed of initialisation, noise and batching.")
     device: str = Field("auto", description="'cpu', 'cuda', 'cuda:1' or 'auto' (cuda if available).")
     log_every: int = Field(20, ge=1, description="Steps between TensorBoard scalar writes.")
@@ -185,3 +185,90 @@ def load_run_config(path: Path | None = None, overrides: list[str] | None = None
     raw.update({k: v for k, v in top.items() if v is not None})
     raw = apply_overrides(raw, overrides or [])
     return validate_section(RunConfig, raw, "")
+
+
+# ------------------------------------------------------------------------------------------------
+# Resolution against the chosen plugin (phase two)
+# ------------------------------------------------------------------------------------------------
+
+
+class ResolvedConfig:
+    """A run config whose ``model`` and ``recipe`` tables were validated by the plugin's classes.
+
+    The plugin's paper defaults (``ModelSpec.train_defaults`` / ``recipe_defaults``) sit between
+    the core's generic defaults and what the user wrote: the user always wins.
+    """
+
+    def __init__(self, run: RunConfig, model: BaseModel, recipe: BaseModel) -> None:
+        self.run, self.model, self.recipe = run, model, recipe
+
+    def to_dict(self) -> dict[str, Any]:
+        """JSON/TOML-safe nested dict of every setting, defaults included."""
+        data = self.run.model_dump(mode="json")
+        data["model"] = self.model.model_dump(mode="json")
+        data["recipe"] = self.recipe.model_dump(mode="json")
+        return data
+
+
+def resolve(raw: dict[str, Any], registry: Any) -> ResolvedConfig:
+    """Validate a raw config dict against the core's sections and the plugin's own classes."""
+    raw = _deep_copy(raw)
+    plugin = raw.get("plugin", RunConfig.model_fields["plugin"].default)
+    if not isinstance(plugin, str):
+        raise ConfigError(f"'plugin' must be a model name, got {plugin!r}")
+    spec = registry.model(plugin)
+    raw["train"] = {**spec.train_defaults, **raw.get("train", {})}
+    raw["recipe"] = {**spec.recipe_defaults, **raw.get("recipe", {})}
+    run = validate_section(RunConfig, raw, "")
+    model = validate_section(spec.config_class, run.model, "model")
+    recipe = validate_section(registry.recipe(spec.recipe).config_class, run.recipe, "recipe")
+    if run.data.dataset not in registry.datasets:
+        raise ConfigError(
+            f"'data.dataset' = {run.data.dataset!r} is not a registered data set; "
+            f"allowed: {', '.join(sorted(registry.datasets))}"
+        )
+    t = run.train
+    if t.max_steps is None and t.epochs is None and not t.time_budget_minutes:
+        raise ConfigError("set at least one of 'train.max_steps', 'train.epochs', 'train.time_budget_minutes'")
+    if run.data.min_jet_pt >= run.data.max_jet_pt:
+        raise ConfigError("'data.min_jet_pt' must be below 'data.max_jet_pt'")
+    return ResolvedConfig(run, model, recipe)
+
+
+def load_config(
+    path: Path | None, overrides: list[str] | None, registry: Any, **top: Any
+) -> ResolvedConfig:
+    """TOML file + top-level values (e.g. ``plugin``) + ``--set`` overrides, resolved against the plugin."""
+    raw = read_toml(path) if path else {}
+    raw.update({k: v for k, v in top.items() if v is not None})
+    return resolve(apply_overrides(raw, overrides or []), registry)
+
+
+def to_toml(data: dict[str, Any]) -> str:
+    """Serialise a nested dict of scalars and lists to TOML (``None`` values are left out)."""
+    scalars = {k: v for k, v in data.items() if not isinstance(v, dict) and v is not None}
+    lines = [f"{k} = {_toml_value(v)}" for k, v in scalars.items()]
+    for key, value in data.items():
+        if isinstance(value, dict):
+            lines += _toml_table(key, value)
+    return "\n".join(lines) + "\n"
+
+
+def _toml_table(name: str, table: dict[str, Any]) -> list[str]:
+    lines = ["", f"[{name}]"]
+    lines += [f"{k} = {_toml_value(v)}" for k, v in table.items() if not isinstance(v, dict) and v is not None]
+    for key, value in table.items():
+        if isinstance(value, dict):
+            lines += _toml_table(f"{name}.{key}", value)
+    return lines
+
+
+def _toml_value(value: Any) -> str:
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    if isinstance(value, int | float):
+        return repr(value)
+    if isinstance(value, list | tuple):
+        return "[" + ", ".join(_toml_value(v) for v in value) + "]"
+    text = str(value).replace("\\", "\\\\").replace('"', '\\"')
+    return f'"{text}"'

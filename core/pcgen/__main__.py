@@ -1,0 +1,3 @@
+from pcgen.cli import main
+
+main()

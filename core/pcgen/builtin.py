@@ -1,0 +1,27 @@
+"""The core's own registrations, made through the same hooks a third-party plugin uses."""
+
+from __future__ import annotations
+
+from pcgen.hookspecs import hookimpl
+from pcgen.specs import DatasetSpec, MetricSpec, RecipeSpec
+
+
+@hookimpl
+def pcgen_register_datasets() -> list[DatasetSpec]:
+    from pcgen.data.sources import DATASETS
+
+    return list(DATASETS)
+
+
+@hookimpl
+def pcgen_register_metrics() -> list[MetricSpec]:
+    from pcgen.metrics.jet_metrics import JET_METRICS
+
+    return list(JET_METRICS)
+
+
+@hookimpl
+def pcgen_register_recipes() -> list[RecipeSpec]:
+    from pcgen.train.adversarial import ADVERSARIAL
+
+    return [ADVERSARIAL]

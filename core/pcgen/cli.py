@@ -1,0 +1,233 @@
+"""The ``pcgen`` command line: plugins, data, run, sample, eval."""
+
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+from typing import Annotated, Optional
+
+import typer
+from rich.console import Console
+from rich.table import Table
+
+from pcgen import __version__
+
+app = typer.Typer(
+    help="pcgen: generative models for particle point clouds (jets, calorimeter showers).",
+    no_args_is_help=True,
+    add_completion=False,
+    pretty_exceptions_enable=False,
+)
+data_app = typer.Typer(help="Make and inspect data sets.", no_args_is_help=True)
+app.add_typer(data_app, name="data")
+console = Console(stderr=True)
+out = Console()
+
+JET_TYPES = {"top": "t", "t": "t", "gluon": "g", "g": "g", "quark": "q", "light": "q", "q": "q", "w": "w", "z": "z"}
+
+
+def _fail(message: str) -> None:
+    console.print(f"[bold red]error:[/] {message}")
+    raise typer.Exit(2)
+
+
+def _registry():  # noqa: ANN202 - internal
+    from pcgen.plugins import get_registry, print_load_warnings
+
+    registry = get_registry()
+    print_load_warnings(registry)
+    return registry
+
+
+def _user_errors() -> tuple[type[Exception], ...]:
+    from pcgen.config import ConfigError
+    from pcgen.data.store import DataError
+    from pcgen.plugins import PluginError
+    from pcgen.train.checkpoint import CheckpointError
+
+    return (ConfigError, PluginError, DataError, CheckpointError, FileNotFoundError)
+
+
+def _version(value: bool) -> None:
+    if value:
+        out.print(f"pcgen {__version__}")
+        raise typer.Exit()
+
+
+@app.callback()
+def _main(
+    version: Annotated[bool, typer.Option("--version", callback=_version, is_eager=True, help="Show the version.")] = False,
+) -> None:
+    """pcgen: train, sample and evaluate generative models of particle point clouds."""
+
+
+@app.command("plugins")
+def plugins_command(
+    errors: Annotated[bool, typer.Option("--errors", help="Show the full import error of broken plugins.")] = False,
+) -> None:
+    """List every plugin in registry.toml and every installed one, with its status."""
+    from pcgen.plugins import get_registry, plugin_table, read_catalogue
+
+    registry = get_registry()
+    rows = plugin_table(registry, read_catalogue())
+    table = Table(title="pcgen plugins")
+    for col in ("name", "version", "status", "models", "paper"):
+        table.add_column(col, overflow="fold")
+    colours = {"installed": "green", "not installed": "yellow", "broken": "red", "refused": "red"}
+    for r in rows:
+        status = f"[{colours.get(r.status, 'white')}]{r.status}[/]"
+        if r.status in ("broken", "refused") and r.error:
+            status += "\n" + r.error.strip().splitlines()[-1]
+        table.add_row(r.name, r.version or "-", status, ", ".join(r.models) or "-", r.paper or "-")
+    out.print(table)
+    out.print(
+        f"data sets: {', '.join(sorted(registry.datasets))} | metrics: {', '.join(sorted(registry.metrics))} "
+        f"| recipes: {', '.join(sorted(registry.recipes))}"
+    )
+    if errors:
+        for r in rows:
+            if r.error:
+                out.print(f"\n[bold]{r.name}[/]:\n{r.error}")
+
+
+@data_app.command("generate")
+def data_generate(
+    jet_type: Annotated[str, typer.Option(help="top, gluon, quark, w or z (or t, g, q).")] = "top",
+    particles: Annotated[int, typer.Option(help="Leading constituents kept per jet (N).")] = 30,
+    jets: Annotated[int, typer.Option(help="Number of jets to make.")] = 10_000,
+    seed: Annotated[int, typer.Option(help="Seed; the same seed gives the same jets.")] = 0,
+    workers: Annotated[int, typer.Option(help="Processes; 0 = all cores.")] = 0,
+    out_file: Annotated[Optional[Path], typer.Option("--out", help="Output HDF5 file (default: the cache).")] = None,
+    shards: Annotated[Optional[str], typer.Option(help="Make only these shards, e.g. '0-3,7' (for many machines).")] = None,
+    detector: Annotated[bool, typer.Option(help="Apply the simple detector step (|eta|<2.5, pT>1 GeV).")] = True,
+    quiet: Annotated[bool, typer.Option("--quiet", help="No progress bar.")] = False,
+) -> None:
+    """Make JetNet-like jets with Pythia 8 + FastJet (13 TeV, anti-kT R=0.8, pT around 1 TeV)."""
+    from pcgen.config import DataConfig, DetectorConfig
+    from pcgen.data.pythia import cached_path, generate_jets
+
+    try:
+        kind = JET_TYPES[jet_type.lower()]
+    except KeyError:
+        _fail(f"unknown jet type {jet_type!r}; use one of: top, gluon, quark, w, z")
+    try:
+        cfg = DataConfig(jet_type=kind, num_particles=particles, num_jets=jets, seed=seed, workers=workers,
+                         detector=DetectorConfig(enabled=detector))
+        selected = _parse_shards(shards) if shards else None
+        path = generate_jets(cfg, out_file or cached_path(cfg), shards=selected, progress=not quiet)
+    except (ValueError, *_user_errors()) as err:
+        _fail(str(err))
+    out.print(f"wrote {path}")
+
+
+def _parse_shards(text: str) -> list[int]:
+    result: list[int] = []
+    for part in text.split(","):
+        lo, _, hi = part.strip().partition("-")
+        if not lo.isdigit() or (hi and not hi.isdigit()):
+            raise ValueError(f"--shards expects numbers and ranges like '0-3,7', got {text!r}")
+        result += list(range(int(lo), int(hi or lo) + 1))
+    return result
+
+
+@app.command("run")
+def run_command(
+    plugin: Annotated[Optional[str], typer.Option(help="Model to train (see `pcgen plugins`).")] = None,
+    config: Annotated[Optional[Path], typer.Option(help="TOML config file.")] = None,
+    set_: Annotated[Optional[list[str]], typer.Option("--set", help="Override: KEY=VALUE, e.g. train.max_steps=500.")] = None,
+    resume: Annotated[Optional[Path], typer.Option(help="Continue the interrupted run in this folder.")] = None,
+    quiet: Annotated[bool, typer.Option("--quiet", help="No progress bars.")] = False,
+) -> None:
+    """Train a model on its data, then sample, evaluate and report (TensorBoard logs in the run folder)."""
+    from pcgen.config import load_config
+    from pcgen.train.runner import execute, resume_config
+
+    try:
+        registry = _registry()
+        if resume:
+            resolved = resume_config(resume, set_ or [], registry)
+        else:
+            resolved = load_config(config, set_ or [], registry, plugin=plugin)
+        result = execute(resolved, registry, run_dir=resume, resume=resume is not None, console=console,
+                         show_progress=not quiet)
+    except (*_user_errors(),) as err:
+        _fail(str(err))
+    if not result.completed:
+        console.print(f"resume with: pcgen run --resume {result.run_dir}")
+        raise typer.Exit(130)
+
+
+@app.command("sample")
+def sample_command(
+    checkpoint: Annotated[Path, typer.Option(help="Run folder or checkpoint file.")],
+    n: Annotated[int, typer.Option("--n", help="Number of clouds to generate.")] = 10_000,
+    out_file: Annotated[Path, typer.Option("--out", help="Output HDF5 file.")] = Path("samples.h5"),
+    seed: Annotated[int, typer.Option(help="Sampling seed.")] = 0,
+    batch_size: Annotated[int, typer.Option(help="Clouds per forward pass.")] = 1024,
+    device: Annotated[str, typer.Option(help="cpu, cuda or auto.")] = "auto",
+) -> None:
+    """Generate point clouds from a trained model, written in pcgen's HDF5 format (JetNet layout)."""
+    from rich.progress import Progress
+
+    from pcgen.data.store import write_pointclouds
+    from pcgen.sampling import load_trained
+    from pcgen.train.trainer import resolve_device
+
+    if n < 1:
+        _fail("--n must be at least 1")
+    try:
+        dev = resolve_device(device)
+        trained = load_trained(checkpoint, _registry(), dev)
+        with Progress(console=console) as bar:
+            task = bar.add_task("sampling", total=n)
+            clouds = trained.generate(n, batch_size, seed, dev, progress=lambda k: bar.advance(task, k))
+        write_pointclouds(clouds, out_file)
+    except (ValueError, *_user_errors()) as err:
+        _fail(str(err))
+    out.print(f"wrote {n} clouds from {trained.spec.name} to {out_file}")
+
+
+@app.command("eval")
+def eval_command(
+    samples: Annotated[Path, typer.Option(help="Generated clouds (HDF5 from `pcgen sample`).")],
+    reference: Annotated[Path, typer.Option(help="Real clouds to compare with (HDF5, JetNet layout).")],
+    truth: Annotated[Optional[Path], typer.Option(help="Independent real clouds for the truth baseline.")] = None,
+    n: Annotated[int, typer.Option("--n", help="Clouds used from each file.")] = 5000,
+    efp: Annotated[bool, typer.Option(help="Compute EFP metrics (W1EFP, FPD, KPD).")] = True,
+    markdown: Annotated[Optional[Path], typer.Option(help="Also write the table as Markdown here.")] = None,
+) -> None:
+    """The metric table (JetNet protocol) of generated vs real clouds, with the truth baseline."""
+    from pcgen.config import EvalConfig
+    from pcgen.data.store import read_pointclouds
+    from pcgen.metrics.evaluate import evaluate
+
+    try:
+        registry = _registry()
+        fake, real = read_pointclouds(samples), read_pointclouds(reference)
+        ref = read_pointclouds(truth) if truth else None
+        if ref is None and len(real) >= 2 * min(n, len(real) // 2):
+            half = min(n, len(real) // 2)
+            real, ref = real.subset(slice(0, half)), real.subset(slice(half, 2 * half))
+        k = min(n, len(fake), len(real), len(ref) if ref is not None else n)
+        cfg = EvalConfig(num_jets=max(k, 20), efp=efp)
+        specs = [m for m in registry.metrics.values() if m.kind == "jets"]
+        table = evaluate(real.subset(slice(0, k)), fake.subset(slice(0, k)),
+                         ref.subset(slice(0, k)) if ref is not None else None, specs, cfg)
+    except (ValueError, *_user_errors()) as err:
+        _fail(str(err))
+    out.print(table.to_rich())
+    if markdown:
+        markdown.write_text(table.to_markdown() + "\n")
+
+
+def main() -> None:
+    """Entry point of the ``pcgen`` script."""
+    try:
+        app()
+    except KeyboardInterrupt:
+        console.print("interrupted")
+        sys.exit(130)
+
+
+if __name__ == "__main__":
+    main()

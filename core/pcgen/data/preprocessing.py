@@ -1,0 +1,63 @@
+"""Feature scaling of particles, fitted on real (unmasked) particles only."""
+
+from __future__ import annotations
+
+from typing import Literal
+
+import torch
+from torch import Tensor
+
+ScalerKind = Literal["minmax", "standard"]
+
+
+class FeatureScaler:
+    """Per-feature affine map between physical units and the space a model works in.
+
+    ``minmax`` maps each feature's training range onto [-1, 1] (for generators ending in tanh);
+    ``standard`` subtracts the mean and divides by the standard deviation. Both are fitted on real
+    particles only; padded entries stay exactly zero in both directions. ``inverse`` clamps to the
+    training range, so generated values (e.g. pt_rel) stay physical.
+    """
+
+    def __init__(self, kind: ScalerKind = "minmax") -> None:
+        if kind not in ("minmax", "standard"):
+            raise ValueError(f"unknown scaler kind {kind!r}; use 'minmax' or 'standard'")
+        self.kind: ScalerKind = kind
+        self.shift = torch.zeros(0)
+        self.scale = torch.ones(0)
+        self.low = torch.zeros(0)
+        self.high = torch.zeros(0)
+
+    def fit(self, points: Tensor, mask: Tensor) -> FeatureScaler:
+        real = points[mask.bool()]
+        if real.numel() == 0:
+            raise ValueError("cannot fit a feature scaler on data without any real particle")
+        self.low, self.high = real.min(dim=0).values, real.max(dim=0).values
+        if self.kind == "minmax":
+            self.shift = (self.high + self.low) / 2
+            self.scale = ((self.high - self.low) / 2).clamp_min(1e-8)
+        else:
+            self.shift = real.mean(dim=0)
+            self.scale = real.std(dim=0).clamp_min(1e-8)
+        return self
+
+    def transform(self, points: Tensor, mask: Tensor) -> Tensor:
+        """Physical -> model space; padded entries zero."""
+        out = (points - self.shift.to(points)) / self.scale.to(points)
+        return out * mask.unsqueeze(-1).to(out.dtype)
+
+    def inverse(self, points: Tensor, mask: Tensor) -> Tensor:
+        """Model space -> physical, clamped to the training range; padded entries zero."""
+        out = points * self.scale.to(points) + self.shift.to(points)
+        out = torch.maximum(torch.minimum(out, self.high.to(out)), self.low.to(out))
+        return out * mask.unsqueeze(-1).to(out.dtype)
+
+    def state_dict(self) -> dict[str, Tensor | str]:
+        return {"kind": self.kind, "shift": self.shift, "scale": self.scale, "low": self.low, "high": self.high}
+
+    @classmethod
+    def from_state_dict(cls, state: dict[str, Tensor | str]) -> FeatureScaler:
+        scaler = cls(str(state["kind"]))  # type: ignore[arg-type]
+        for key in ("shift", "scale", "low", "high"):
+            setattr(scaler, key, torch.as_tensor(state[key]))
+        return scaler

@@ -1,0 +1,1 @@
+"""Training: recipes (adversarial, ...), the loop, checkpoints and TensorBoard logging."""

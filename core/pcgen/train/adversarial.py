@@ -1,0 +1,104 @@
+"""The adversarial recipe: a generator and a critic trained against each other."""
+
+from __future__ import annotations
+
+from typing import Literal
+
+import torch
+from pydantic import BaseModel, ConfigDict, Field
+
+from pcgen.models import AdversarialModel
+from pcgen.specs import RecipeSpec
+from pcgen.train.losses import critic_loss, generator_loss, gradient_penalty
+from pcgen.train.recipe import Batch, Recipe, grad_norm, make_optimizer, warmup_cosine
+
+
+class AdversarialConfig(BaseModel):
+    """Settings of adversarial training; a model plugin supplies its paper's values as defaults."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    loss: Literal["ls", "vanilla", "wgan-gp"] = Field("ls", description="LSGAN, non-saturating GAN or WGAN-GP.")
+    optimizer: Literal["rmsprop", "adam", "adamw"] = Field("rmsprop")
+    lr_generator: float = Field(1e-4, gt=0, description="Peak learning rate of the generator.")
+    lr_critic: float = Field(1e-4, gt=0, description="Peak learning rate of the critic (two time-scale rule).")
+    betas: tuple[float, float] = Field((0.5, 0.999), description="Adam/AdamW betas.")
+    weight_decay: float = Field(0.0, ge=0)
+    warmup_steps: int = Field(100, ge=0, description="Linear warm-up steps before the cosine decay.")
+    schedule: Literal["cosine", "constant"] = Field("cosine", description="Decay after warm-up.")
+    cosine_cycles: int = Field(1, ge=1, description="Number of cosine cycles over the run.")
+    min_lr_fraction: float = Field(0.0, ge=0, le=1, description="Floor of the cosine, as a fraction of the peak.")
+    critic_steps: int = Field(1, ge=1, description="Critic updates per generator update.")
+    gp_weight: float = Field(10.0, ge=0, description="Gradient-penalty weight (wgan-gp only).")
+    grad_clip: float | None = Field(None, gt=0, description="Clip gradient norms to this value.")
+
+
+class AdversarialRecipe(Recipe):
+    """One critic update every step, one generator update every ``critic_steps`` steps.
+
+    Generated clouds reuse the real batch's masks and conditions, so the critic compares clouds
+    of equal multiplicity; losses are computed on raw critic scores.
+    """
+
+    model: AdversarialModel
+    config: AdversarialConfig
+
+    def __init__(self, model: AdversarialModel, config: AdversarialConfig) -> None:
+        super().__init__(model, config)
+        if not isinstance(model, AdversarialModel):
+            raise TypeError("the adversarial recipe needs an AdversarialModel (generator + critic)")
+        c = config
+        self.optimizers = {
+            "generator": make_optimizer(c.optimizer, model.generator.parameters(), c.lr_generator, c.betas, 0.0),
+            "critic": make_optimizer(c.optimizer, model.critic.parameters(), c.lr_critic, c.betas, c.weight_decay),
+        }
+        self.base_lrs = {"generator": c.lr_generator, "critic": c.lr_critic}
+
+    def training_step(self, batch: Batch, step: int, progress: float) -> dict[str, float]:
+        c = self.config
+        factor = warmup_cosine(step, progress if c.schedule == "cosine" else 0.0, c.warmup_steps, c.min_lr_fraction,
+                               c.cosine_cycles)
+        self.set_learning_rates(factor)
+        gen, critic = self.model.generator, self.model.critic
+        mask, cond = batch.mask, batch.cond
+        weights = mask.unsqueeze(-1).to(batch.x.dtype)
+
+        fake = gen(mask, cond) * weights
+        real_score = critic(batch.x, mask, cond)
+        fake_score = critic(fake.detach(), mask, cond)
+        loss_c = critic_loss(c.loss, real_score, fake_score)
+        logs = {"loss/critic": float(loss_c)}
+        if c.loss == "wgan-gp" and c.gp_weight > 0:
+            gp = gradient_penalty(lambda x: critic(x, mask, cond), batch.x, fake.detach(), mask)
+            loss_c = loss_c + c.gp_weight * gp
+            logs["loss/gradient_penalty"] = float(gp)
+        self._update("critic", critic, loss_c, logs)
+
+        if step % c.critic_steps == 0:
+            for p in critic.parameters():
+                p.requires_grad_(False)
+            loss_g = generator_loss(c.loss, critic(fake, mask, cond))
+            for p in critic.parameters():
+                p.requires_grad_(True)
+            logs["loss/generator"] = float(loss_g)
+            self._update("generator", gen, loss_g, logs)
+        logs["score/real"] = float(real_score.mean())
+        logs["score/fake"] = float(fake_score.mean())
+        return logs
+
+    def _update(self, name: str, module: torch.nn.Module, loss: torch.Tensor, logs: dict[str, float]) -> None:
+        opt = self.optimizers[name]
+        opt.zero_grad(set_to_none=True)
+        loss.backward()
+        logs[f"grad_norm/{name}"] = grad_norm(module)
+        if self.config.grad_clip:
+            torch.nn.utils.clip_grad_norm_(module.parameters(), self.config.grad_clip)
+        opt.step()
+
+
+ADVERSARIAL = RecipeSpec(
+    name="adversarial",
+    recipe_class=AdversarialRecipe,
+    config_class=AdversarialConfig,
+    description="GAN training: LSGAN, vanilla or WGAN-GP; RMSprop/Adam; two time-scale rates; warm-up + cosine.",
+)

@@ -1,0 +1,61 @@
+"""Turning a data set into training tensors: split, scaling, conditions, multiplicity distribution."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+import torch
+from torch import Tensor
+
+from pcgen.config import ResolvedConfig
+from pcgen.data.multiplicity import MultiplicitySampler, jet_condition
+from pcgen.data.pointclouds import PointClouds
+from pcgen.data.preprocessing import FeatureScaler
+from pcgen.specs import DataInfo
+
+
+@dataclass
+class PreparedData:
+    """The fixed train/test split and the training set in model space."""
+
+    train: PointClouds
+    test: PointClouds
+    x: Tensor
+    mask: Tensor
+    cond: Tensor
+    scaler: FeatureScaler
+    multiplicity: MultiplicitySampler
+    info: DataInfo
+
+
+def load_clouds(resolved: ResolvedConfig, registry: Any, progress: bool = True) -> PointClouds:
+    """Load (generating into the cache if needed) the configured data set."""
+    data = resolved.run.data
+    clouds = registry.dataset(data.dataset).load(data, progress=progress)
+    return clouds.with_mask_applied()
+
+
+def prepare(clouds: PointClouds, resolved: ResolvedConfig, scaler_kind: str) -> PreparedData:
+    """Split with the configured seed (JetNet: 70/30), fit the scaler and the multiplicity on train only."""
+    data = resolved.run.data
+    train, test = clouds.split(data.train_fraction, data.split_seed)
+    if len(train) < resolved.run.train.batch_size:
+        raise ValueError(
+            f"the training split has {len(train)} clouds, fewer than train.batch_size="
+            f"{resolved.run.train.batch_size}; generate more data (data.num_jets) or lower the batch size"
+        )
+    points = torch.from_numpy(train.points).float()
+    mask = torch.from_numpy(train.mask).bool()
+    scaler = FeatureScaler(scaler_kind).fit(points, mask)  # type: ignore[arg-type]
+    info = DataInfo(max_particles=train.max_particles, feature_names=tuple(train.feature_names), cond_dim=1)
+    return PreparedData(
+        train=train,
+        test=test,
+        x=scaler.transform(points, mask),
+        mask=mask,
+        cond=jet_condition(mask),
+        scaler=scaler,
+        multiplicity=MultiplicitySampler.from_mask(mask),
+        info=info,
+    )

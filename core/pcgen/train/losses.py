@@ -1,0 +1,46 @@
+"""Adversarial losses on raw critic scores, with masked gradient penalty."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Literal
+
+import torch
+import torch.nn.functional as F
+from torch import Tensor
+
+LossName = Literal["ls", "vanilla", "wgan-gp"]
+
+
+def critic_loss(name: LossName, real: Tensor, fake: Tensor) -> Tensor:
+    """Loss the critic minimises, from its scores on real and generated clouds."""
+    if name == "ls":
+        return F.mse_loss(real, torch.ones_like(real)) + F.mse_loss(fake, torch.zeros_like(fake))
+    if name == "vanilla":
+        return F.binary_cross_entropy_with_logits(real, torch.ones_like(real)) + F.binary_cross_entropy_with_logits(
+            fake, torch.zeros_like(fake)
+        )
+    if name == "wgan-gp":
+        return fake.mean() - real.mean()
+    raise ValueError(f"unknown adversarial loss {name!r}; use 'ls', 'vanilla' or 'wgan-gp'")
+
+
+def generator_loss(name: LossName, fake: Tensor) -> Tensor:
+    """Loss the generator minimises (non-saturating for the vanilla GAN)."""
+    if name == "ls":
+        return F.mse_loss(fake, torch.ones_like(fake))
+    if name == "vanilla":
+        return F.binary_cross_entropy_with_logits(fake, torch.ones_like(fake))
+    if name == "wgan-gp":
+        return -fake.mean()
+    raise ValueError(f"unknown adversarial loss {name!r}; use 'ls', 'vanilla' or 'wgan-gp'")
+
+
+def gradient_penalty(critic: Callable[[Tensor], Tensor], real: Tensor, fake: Tensor, mask: Tensor) -> Tensor:
+    """WGAN-GP penalty (||grad||-1)^2 on per-cloud interpolates; padded particles carry no gradient."""
+    alpha = torch.rand(real.shape[0], 1, 1, device=real.device, dtype=real.dtype)
+    inter = (alpha * real + (1 - alpha) * fake).detach().requires_grad_(True)
+    scores = critic(inter)
+    (grad,) = torch.autograd.grad(scores.sum(), inter, create_graph=True)
+    grad = grad * mask.unsqueeze(-1).to(grad.dtype)
+    return ((grad.flatten(1).norm(dim=1) - 1) ** 2).mean()

@@ -1,0 +1,108 @@
+"""A whole run: run folder, data, model, training, final evaluation and reports."""
+
+from __future__ import annotations
+
+import json
+import time
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import torch
+from rich.console import Console
+
+from pcgen.config import ConfigError, ResolvedConfig, apply_overrides, read_toml, resolve, to_toml
+from pcgen.train.data_prep import load_clouds, prepare
+from pcgen.train.trainer import Trainer
+
+
+@dataclass
+class RunResult:
+    run_dir: Path
+    completed: bool
+    step: int
+    table: Any = None
+
+
+def new_run_dir(resolved: ResolvedConfig) -> Path:
+    """``<run_dir>/<name>`` or ``<run_dir>/<plugin>-<timestamp>``; never reuses an existing folder."""
+    run = resolved.run
+    base = Path(run.run_dir) / (run.name or f"{run.plugin}-{time.strftime('%Y%m%d-%H%M%S')}")
+    path, i = base, 1
+    while path.exists():
+        path, i = base.with_name(f"{base.name}-{i}"), i + 1
+    path.mkdir(parents=True)
+    return path
+
+
+def resume_config(run_dir: Path, overrides: list[str], registry: Any) -> ResolvedConfig:
+    """The saved config of a run folder, with optional ``--set`` overrides (e.g. a longer budget)."""
+    saved = Path(run_dir) / "config.toml"
+    if not saved.is_file():
+        raise ConfigError(f"{run_dir} is not a pcgen run folder (no config.toml); pass the folder `pcgen run` made")
+    return resolve(apply_overrides(read_toml(saved), overrides), registry)
+
+
+def execute(
+    resolved: ResolvedConfig,
+    registry: Any,
+    run_dir: Path | None = None,
+    resume: bool = False,
+    console: Console | None = None,
+    show_progress: bool = True,
+    final_eval: bool = True,
+) -> RunResult:
+    """Train (or continue) a run and, when training completes, evaluate it and write the reports."""
+    console = console or Console(stderr=True)
+    run = resolved.run
+    spec = registry.model(run.plugin)
+    torch.manual_seed(run.train.seed)
+    if run.train.num_threads:
+        torch.set_num_threads(run.train.num_threads)
+    run_dir = Path(run_dir) if run_dir else new_run_dir(resolved)
+    run_dir.mkdir(parents=True, exist_ok=True)
+    (run_dir / "config.toml").write_text(to_toml(resolved.to_dict()))
+
+    clouds = load_clouds(resolved, registry, progress=show_progress)
+    data = prepare(clouds, resolved, spec.preprocessing)
+    model = spec.build(resolved.model, data.info)
+    recipe = registry.recipe(spec.recipe).recipe_class(model, resolved.recipe)
+    trainer = Trainer(resolved, spec, recipe, data, run_dir, registry, console, show_progress)
+    trainer.logger.text("config", "```toml\n" + to_toml(resolved.to_dict()) + "\n```")
+    if resume:
+        trainer.restore(run_dir / "checkpoints" / "last.pt")
+        console.print(f"resuming {run_dir} at step {trainer.state.step}")
+    console.print(f"[bold]{spec.name}[/]: {sum(p.numel() for p in model.parameters()):,} parameters; "
+                  f"{len(data.train):,} training / {len(data.test):,} held-out clouds; device {trainer.device}")
+    completed = trainer.fit()
+    table = None
+    if completed and final_eval:
+        table = final_evaluation(trainer, console, show_progress)
+    trainer.logger.close()
+    return RunResult(run_dir=run_dir, completed=completed, step=trainer.state.step, table=table)
+
+
+def final_evaluation(trainer: Trainer, console: Console, show_progress: bool = True) -> Any:
+    """JetNet-protocol metrics of generated vs held-out jets with the truth baseline; reports in the run folder."""
+    from pcgen.data.store import write_pointclouds
+    from pcgen.metrics.evaluate import evaluate
+    from pcgen.plots import distribution_figure
+
+    run, data = trainer.resolved.run, trainer.data
+    n = min(run.eval.num_jets, len(data.test), len(data.train))
+    real = data.test.subset(slice(0, n))
+    reference = data.train.subset(slice(0, n))
+    fake = trainer.trained_model().generate(n, seed=run.train.seed + 1, device=trainer.device)
+    write_pointclouds(fake, trainer.run_dir / "samples.h5")
+    specs = [m for m in trainer.registry.metrics.values() if m.kind == "jets"]
+    table = evaluate(real, fake, reference, specs, run.eval, progress=show_progress)
+    (trainer.run_dir / "metrics.json").write_text(json.dumps(table.to_dict(), indent=2))
+    (trainer.run_dir / "metrics.md").write_text(table.to_markdown() + "\n")
+    figure = distribution_figure(real, {trainer.spec.name: fake})
+    figure.savefig(trainer.run_dir / "distributions.png", dpi=110, bbox_inches="tight")
+    trainer.logger.figure("final/distributions", figure, trainer.state.step)
+    flat = {f"{metric}": value for metric, (value, _err) in table.rows[trainer.spec.name].items()}
+    trainer.logger.hparams(trainer.resolved.to_dict(), flat)
+    console.print(table.to_rich())
+    console.print(f"run folder: {trainer.run_dir}")
+    return table

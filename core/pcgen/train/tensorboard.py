@@ -1,0 +1,67 @@
+"""TensorBoard logging of one run into one event-file folder (hparams included, no stray sub-runs)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+from torch.utils.tensorboard import SummaryWriter
+from torch.utils.tensorboard.summary import hparams
+
+
+def flatten(tree: dict[str, Any], prefix: str = "") -> dict[str, Any]:
+    """``{"a": {"b": 1}}`` -> ``{"a.b": 1}``; values TensorBoard's hparams can't hold become strings."""
+    flat: dict[str, Any] = {}
+    for key, value in tree.items():
+        name = f"{prefix}{key}"
+        if isinstance(value, dict):
+            flat.update(flatten(value, f"{name}."))
+        elif isinstance(value, bool | int | float | str):
+            flat[name] = value
+        else:
+            flat[name] = str(value)
+    return flat
+
+
+class RunLogger:
+    """Writes scalars, figures, text and hparams for one run under ``<run>/tensorboard``."""
+
+    def __init__(self, log_dir: Path, enabled: bool = True) -> None:
+        self.enabled = enabled
+        self.writer = SummaryWriter(log_dir=str(log_dir)) if enabled else None
+
+    def scalars(self, values: dict[str, float], step: int) -> None:
+        if self.writer:
+            for tag, value in values.items():
+                self.writer.add_scalar(tag, value, step)
+
+    def figure(self, tag: str, figure: Any, step: int) -> None:
+        if self.writer:
+            self.writer.add_figure(tag, figure, step, close=True)
+
+    def text(self, tag: str, text: str, step: int = 0) -> None:
+        if self.writer:
+            self.writer.add_text(tag, text, step)
+
+    def hparams(self, config: dict[str, Any], metrics: dict[str, float]) -> None:
+        """Write the hparams summary into this run's own event file (``add_hparams`` would make a sub-run).
+
+        Metric tags are prefixed with ``hparam/`` so they never collide with ``add_scalar`` tags.
+        """
+        if not self.writer:
+            return
+        tagged = {f"hparam/{k}": v for k, v in metrics.items()}
+        exp, ssi, sei = hparams(flatten(config), tagged)
+        file_writer = self.writer._get_file_writer()
+        for summary in (exp, ssi, sei):
+            file_writer.add_summary(summary)
+        for tag, value in tagged.items():
+            self.writer.add_scalar(tag, value, 0)
+
+    def flush(self) -> None:
+        if self.writer:
+            self.writer.flush()
+
+    def close(self) -> None:
+        if self.writer:
+            self.writer.close()

@@ -1,0 +1,220 @@
+"""The training loop shared by every recipe: batching, schedules' horizon, logging, evaluation, checkpoints."""
+
+from __future__ import annotations
+
+import json
+import time
+from dataclasses import asdict, dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+from rich.console import Console
+from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+
+from pcgen.config import ResolvedConfig
+from pcgen.sampling import TrainedModel
+from pcgen.specs import ModelSpec
+from pcgen.train.checkpoint import load_checkpoint, save_checkpoint
+from pcgen.train.data_prep import PreparedData
+from pcgen.train.recipe import Batch, Recipe
+from pcgen.train.tensorboard import RunLogger
+
+CALIBRATION_STEPS = 10
+"""Steps timed to turn a time budget into a step horizon for the learning-rate schedule."""
+
+
+@dataclass
+class LoopState:
+    """What a checkpoint must remember besides the weights."""
+
+    step: int = 0
+    horizon: int | None = None
+    elapsed: float = 0.0
+    best_value: float = float("inf")
+
+
+def resolve_device(name: str) -> torch.device:
+    if name == "auto":
+        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
+    device = torch.device(name)
+    if device.type == "cuda" and not torch.cuda.is_available():
+        raise ValueError(f"train.device={name!r} but no CUDA device is available; use 'cpu' or 'auto'")
+    return device
+
+
+class Trainer:
+    """Trains one model with its recipe and keeps the run folder up to date."""
+
+    def __init__(
+        self,
+        resolved: ResolvedConfig,
+        spec: ModelSpec,
+        recipe: Recipe,
+        data: PreparedData,
+        run_dir: Path,
+        registry: Any,
+        console: Console | None = None,
+        show_progress: bool = True,
+    ) -> None:
+        self.resolved, self.spec, self.recipe, self.data = resolved, spec, recipe, data
+        self.run_dir, self.registry = Path(run_dir), registry
+        self.cfg = resolved.run.train
+        self.device = resolve_device(self.cfg.device)
+        self.console = console or Console(stderr=True)
+        self.show_progress = show_progress
+        self.state = LoopState()
+        self.logger = RunLogger(self.run_dir / "tensorboard")
+        self.steps_per_epoch = max(1, len(data.x) // self.cfg.batch_size)
+        self.recipe.model.to(self.device)
+
+    # -- checkpoints ---------------------------------------------------------------------------
+
+    @property
+    def checkpoint_dir(self) -> Path:
+        return self.run_dir / "checkpoints"
+
+    def trained_model(self) -> TrainedModel:
+        return TrainedModel(
+            spec=self.spec,
+            model=self.recipe.model,
+            scaler=self.data.scaler,
+            multiplicity=self.data.multiplicity,
+            data_info=self.data.info,
+            config=self.resolved.to_dict(),
+        )
+
+    def save(self, name: str = "last.pt") -> Path:
+        payload = {
+            "loop": asdict(self.state),
+            "model": self.recipe.model.state_dict(),
+            "recipe": self.recipe.state_dict(),
+            "scaler": self.data.scaler.state_dict(),
+            "multiplicity": self.data.multiplicity.state_dict(),
+            "config": json.dumps(self.resolved.to_dict()),
+            "data_info": json.dumps(asdict(self.data.info)),
+            "rng_torch": torch.get_rng_state(),
+        }
+        if torch.cuda.is_available():
+            payload["rng_cuda"] = torch.cuda.get_rng_state_all()
+        return save_checkpoint(payload, self.checkpoint_dir / name)
+
+    def restore(self, path: Path) -> None:
+        """Continue from a checkpoint: weights, optimiser state, RNG and loop position."""
+        payload = load_checkpoint(path, map_location=self.device)
+        self.recipe.model.load_state_dict(payload["model"])
+        self.recipe.load_state_dict(payload["recipe"])
+        self.state = LoopState(**payload["loop"])
+        torch.set_rng_state(payload["rng_torch"].cpu())
+        if "rng_cuda" in payload and torch.cuda.is_available():
+            torch.cuda.set_rng_state_all([s.cpu() for s in payload["rng_cuda"]])
+
+    # -- the loop --------------------------------------------------------------------------------
+
+    def _batch(self, step: int) -> Batch:
+        """The batch of a step: each epoch's permutation depends only on (seed, epoch), so resuming is exact."""
+        epoch, position = divmod(step, self.steps_per_epoch)
+        if getattr(self, "_epoch", None) != epoch:
+            gen = torch.Generator().manual_seed(self.cfg.seed * 1_000_003 + epoch)
+            self._perm, self._epoch = torch.randperm(len(self.data.x), generator=gen), epoch
+        idx = self._perm[position * self.cfg.batch_size : (position + 1) * self.cfg.batch_size]
+        return Batch(self.data.x[idx], self.data.mask[idx], self.data.cond[idx]).to(self.device)
+
+    def _max_steps(self) -> int | None:
+        limits = [self.cfg.max_steps] if self.cfg.max_steps else []
+        if self.cfg.epochs:
+            limits.append(self.cfg.epochs * self.steps_per_epoch)
+        return min(limits) if limits else None
+
+    def _finished(self) -> bool:
+        limit = self._max_steps()
+        if limit is not None and self.state.step >= limit:
+            return True
+        budget = self.cfg.time_budget_minutes
+        return bool(budget) and self.state.elapsed >= budget * 60
+
+    def _update_horizon(self) -> None:
+        """Fix the steps the schedule spans: the step limit, or the time budget at the measured speed."""
+        if self.state.horizon is not None:
+            return
+        limit, budget = self._max_steps(), self.cfg.time_budget_minutes
+        if not budget:
+            self.state.horizon = limit
+        elif self.state.step >= CALIBRATION_STEPS and self.state.elapsed > 0:
+            by_time = max(1, int(self.state.step / self.state.elapsed * budget * 60))
+            self.state.horizon = min(limit, by_time) if limit else by_time
+
+    def fit(self) -> bool:
+        """Train until a limit is reached; returns False if interrupted (a checkpoint is saved either way)."""
+        hook = self.registry.manager.hook
+        hook.pcgen_on_train_start(run_dir=str(self.run_dir), config=self.resolved.to_dict())
+        self.recipe.model.train()
+        interrupted = False
+        progress = self._progress_bar()
+        task = progress.add_task("training", total=self._max_steps(), completed=self.state.step, info="")
+        try:
+            with progress:
+                while not self._finished():
+                    self._update_horizon()
+                    start = time.perf_counter()
+                    frac = self.state.step / self.state.horizon if self.state.horizon else 0.0
+                    logs = self.recipe.training_step(self._batch(self.state.step), self.state.step, frac)
+                    self.state.elapsed += time.perf_counter() - start
+                    self.state.step += 1
+                    self._after_step(logs, progress, task)
+        except KeyboardInterrupt:
+            interrupted = True
+            self.console.print(f"[yellow]interrupted at step {self.state.step}; checkpoint saved.")
+        finally:
+            self.save()
+            self.logger.flush()
+            hook.pcgen_on_train_end(run_dir=str(self.run_dir), step=self.state.step, interrupted=interrupted)
+        return not interrupted
+
+    def _after_step(self, logs: dict[str, float], progress: Progress, task: Any) -> None:
+        step = self.state.step
+        if step % self.cfg.log_every == 0 or step == 1:
+            lrs = {f"lr/{k}": v for k, v in self.recipe.learning_rates().items()}
+            self.logger.scalars({**logs, **lrs, "time/steps_per_second": step / max(self.state.elapsed, 1e-9)}, step)
+        if step % self.cfg.eval_every == 0:
+            self.evaluate_during_training()
+        if step % self.cfg.checkpoint_every == 0:
+            self.save()
+        losses = "  ".join(f"{k.split('/')[-1]} {v:.3f}" for k, v in logs.items() if k.startswith("loss/"))
+        total = self._max_steps() or self.state.horizon
+        progress.update(task, completed=step, total=total, info=losses)
+
+    def _progress_bar(self) -> Progress:
+        return Progress(
+            TextColumn("[bold]{task.description}"),
+            BarColumn(),
+            MofNCompleteColumn(),
+            TimeElapsedColumn(),
+            TextColumn("{task.fields[info]}"),
+            console=self.console,
+            disable=not self.show_progress,
+            transient=False,
+        )
+
+    # -- evaluation --------------------------------------------------------------------------------
+
+    def evaluate_during_training(self) -> dict[str, float]:
+        """Cheap metrics on held-out jets, distribution figures, and the best checkpoint by the first metric."""
+        from pcgen.metrics.evaluate import compute_metrics
+        from pcgen.plots import distribution_figure
+
+        ev = self.resolved.run.eval
+        real = self.data.test.subset(slice(0, min(ev.num_jets, len(self.data.test))))
+        fake = self.trained_model().generate(len(real), seed=self.cfg.seed + 12345, device=self.device)
+        self.recipe.model.train()
+        specs = [self.registry.metrics[m] for m in ev.during_training if m in self.registry.metrics]
+        values = compute_metrics(real, fake, specs, ev)
+        step = self.state.step
+        self.logger.scalars({f"metrics/{k}": v for k, v in values.items()}, step)
+        self.logger.figure("distributions", distribution_figure(real, {self.spec.name: fake}), step)
+        self.registry.manager.hook.pcgen_on_evaluation(run_dir=str(self.run_dir), step=step, metrics=values)
+        if specs and values.get(specs[0].name, float("inf")) < self.state.best_value:
+            self.state.best_value = values[specs[0].name]
+            self.save("best.pt")
+        return values

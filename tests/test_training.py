@@ -1,0 +1,92 @@
+"""The training engine: learning, determinism, checkpoints, resume, TensorBoard output."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+import torch
+from conftest import quick_overrides
+
+from pcgen.config import load_config
+from pcgen.train.checkpoint import CheckpointError, load_checkpoint, save_checkpoint
+from pcgen.train.recipe import warmup_cosine
+from pcgen.train.runner import execute, resume_config
+
+
+def train(registry, tmp_path: Path, name: str, steps: int, **extra) -> Path:
+    cfg = load_config(None, quick_overrides(steps, **extra) + [f'name="{name}"', f'run_dir="{tmp_path}"'],
+                      registry, plugin="igapt")
+    return execute(cfg, registry, show_progress=False, final_eval=False).run_dir
+
+
+def weights(run_dir: Path, name: str = "last.pt") -> dict[str, torch.Tensor]:
+    return load_checkpoint(run_dir / "checkpoints" / name)["model"]
+
+
+def test_same_config_and_seed_give_the_same_weights(registry, tmp_path: Path) -> None:
+    a, b = weights(train(registry, tmp_path, "a", 6)), weights(train(registry, tmp_path, "b", 6))
+    assert all(torch.equal(a[k], b[k]) for k in a)
+    c = weights(train(registry, tmp_path, "c", 6, **{"train.seed": 1}))
+    assert not all(torch.equal(a[k], c[k]) for k in a)
+
+
+def test_resume_continues_exactly_where_an_interrupted_run_stopped(registry, tmp_path: Path) -> None:
+    straight = weights(train(registry, tmp_path, "straight", 12))
+    half = train(registry, tmp_path, "half", 6)
+    cfg = resume_config(half, ["train.max_steps=12"], registry)
+    result = execute(cfg, registry, run_dir=half, resume=True, show_progress=False, final_eval=False)
+    assert result.step == 12
+    resumed = weights(half)
+    assert all(torch.allclose(straight[k], resumed[k], atol=1e-6) for k in straight)
+
+
+def test_an_interrupt_saves_a_checkpoint_that_resumes(registry, tmp_path: Path, monkeypatch) -> None:
+    from pcgen.train import adversarial
+
+    original = adversarial.AdversarialRecipe.training_step
+    calls = {"n": 0}
+
+    def flaky(self, batch, step, progress):  # noqa: ANN001, ANN202
+        calls["n"] += 1
+        if calls["n"] == 4:
+            raise KeyboardInterrupt
+        return original(self, batch, step, progress)
+
+    monkeypatch.setattr(adversarial.AdversarialRecipe, "training_step", flaky)
+    cfg = load_config(None, quick_overrides(8) + ['name="stop"', f'run_dir="{tmp_path}"'], registry, plugin="igapt")
+    result = execute(cfg, registry, show_progress=False, final_eval=False)
+    assert not result.completed and result.step == 3
+    assert load_checkpoint(result.run_dir)["loop"]["step"] == 3
+
+
+def test_checkpoints_are_atomic_and_load_with_weights_only(tmp_path: Path) -> None:
+    path = save_checkpoint({"model": {"w": torch.ones(3)}, "config": "{}"}, tmp_path / "ck" / "last.pt")
+    assert [p.name for p in path.parent.iterdir()] == ["last.pt"]
+    assert torch.equal(torch.load(path, weights_only=True)["model"]["w"], torch.ones(3))
+    (tmp_path / "bad.pt").write_bytes(b"not a checkpoint")
+    with pytest.raises(CheckpointError, match="could not be read"):
+        load_checkpoint(tmp_path / "bad.pt")
+    with pytest.raises(CheckpointError, match="does not exist"):
+        load_checkpoint(tmp_path / "missing.pt")
+
+
+def test_tensorboard_gets_scalars_and_hparams_in_the_runs_own_event_file(registry, tmp_path: Path) -> None:
+    from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
+
+    run_dir = train(registry, tmp_path, "tb", 10, **{"train.log_every": 2})
+    tb = run_dir / "tensorboard"
+    assert [p for p in tb.iterdir() if p.is_dir()] == []  # no stray sub-runs
+    acc = EventAccumulator(str(tb))
+    acc.Reload()
+    tags = set(acc.Tags()["scalars"])
+    assert {"loss/critic", "loss/generator", "lr/generator", "lr/critic", "grad_norm/critic"} <= tags
+    assert (run_dir / "config.toml").is_file() and (run_dir / "checkpoints" / "last.pt").is_file()
+
+
+def test_warmup_then_cosine_schedule() -> None:
+    assert warmup_cosine(0, 0.0, 10) == pytest.approx(0.1)
+    assert warmup_cosine(9, 0.0, 10) == pytest.approx(1.0)
+    assert warmup_cosine(50, 0.5, 10) == pytest.approx(0.5)
+    assert warmup_cosine(99, 1.0, 10) == pytest.approx(0.0)
+    assert warmup_cosine(50, 0.5, 10, cycles=2) == pytest.approx(1.0)
