@@ -1,0 +1,42 @@
+"""Shared neural building blocks for point-cloud models: masking helpers and masked attention.
+
+Plugins import these as ``from pcgen.nn import ...``; see :mod:`pcgen.nn.attention` for shapes.
+"""
+
+from pcgen.nn.attention import (
+    FeedForward,
+    InducedParticleAttentionBlock,
+    InducedSetAttentionBlock,
+    MaskedMultiheadAttention,
+    MultiheadAttentionBlock,
+    PoolingByMultiheadAttention,
+    SelfAttentionBlock,
+)
+from pcgen.nn.masking import (
+    apply_mask,
+    attention_key_padding,
+    has_particles,
+    mask_from_multiplicity,
+    masked_mean,
+    masked_sum,
+    multiplicity,
+    safe_key_padding,
+)
+
+__all__ = [
+    "FeedForward",
+    "InducedParticleAttentionBlock",
+    "InducedSetAttentionBlock",
+    "MaskedMultiheadAttention",
+    "MultiheadAttentionBlock",
+    "PoolingByMultiheadAttention",
+    "SelfAttentionBlock",
+    "apply_mask",
+    "attention_key_padding",
+    "has_particles",
+    "mask_from_multiplicity",
+    "masked_mean",
+    "masked_sum",
+    "multiplicity",
+    "safe_key_padding",
+]
