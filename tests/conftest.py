@@ -7,10 +7,14 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+import torch
 
 sys.path.insert(0, str(Path(__file__).parent))
 
 from toydata import toy_jets  # noqa: E402
+
+# Tiny tensors: one thread is fastest, and OpenMP threads spinning against a busy machine are not.
+torch.set_num_threads(1)
 
 from pcgen import DatasetSpec, hookimpl  # noqa: E402
 from pcgen.plugins import Registry, load_registry  # noqa: E402

@@ -31,17 +31,8 @@ def test_same_config_and_seed_give_the_same_weights(registry, tmp_path: Path) ->
     assert not all(torch.equal(a[k], c[k]) for k in a)
 
 
-def test_resume_continues_exactly_where_an_interrupted_run_stopped(registry, tmp_path: Path) -> None:
-    straight = weights(train(registry, tmp_path, "straight", 12))
-    half = train(registry, tmp_path, "half", 6)
-    cfg = resume_config(half, ["train.max_steps=12"], registry)
-    result = execute(cfg, registry, run_dir=half, resume=True, show_progress=False, final_eval=False)
-    assert result.step == 12
-    resumed = weights(half)
-    assert all(torch.allclose(straight[k], resumed[k], atol=1e-6) for k in straight)
-
-
-def test_an_interrupt_saves_a_checkpoint_that_resumes(registry, tmp_path: Path, monkeypatch) -> None:
+def interrupt_at(monkeypatch: pytest.MonkeyPatch, call: int) -> None:
+    """Make the recipe's ``call``-th training step raise KeyboardInterrupt (as Ctrl-C would)."""
     from pcgen.train import adversarial
 
     original = adversarial.AdversarialRecipe.training_step
@@ -49,15 +40,34 @@ def test_an_interrupt_saves_a_checkpoint_that_resumes(registry, tmp_path: Path, 
 
     def flaky(self, batch, step, progress):  # noqa: ANN001, ANN202
         calls["n"] += 1
-        if calls["n"] == 4:
+        if calls["n"] == call:
             raise KeyboardInterrupt
         return original(self, batch, step, progress)
 
     monkeypatch.setattr(adversarial.AdversarialRecipe, "training_step", flaky)
-    cfg = load_config(None, quick_overrides(8) + ['name="stop"', f'run_dir="{tmp_path}"'], registry, plugin="igapt")
-    result = execute(cfg, registry, show_progress=False, final_eval=False)
-    assert not result.completed and result.step == 3
-    assert load_checkpoint(result.run_dir)["loop"]["step"] == 3
+
+
+def test_an_interrupted_run_resumes_exactly_where_it_stopped(registry, tmp_path: Path, monkeypatch) -> None:
+    straight = weights(train(registry, tmp_path, "straight", 12))
+    interrupt_at(monkeypatch, 7)
+    cfg = load_config(None, quick_overrides(12) + ['name="cut"', f'run_dir="{tmp_path}"'], registry, plugin="igapt")
+    cut = execute(cfg, registry, show_progress=False, final_eval=False)
+    assert not cut.completed and cut.step == 6
+    assert load_checkpoint(cut.run_dir)["loop"]["step"] == 6
+    monkeypatch.undo()
+    result = execute(resume_config(cut.run_dir, [], registry), registry, run_dir=cut.run_dir, resume=True,
+                     show_progress=False, final_eval=False)
+    assert result.completed and result.step == 12
+    resumed = weights(cut.run_dir)
+    assert all(torch.equal(straight[k], resumed[k]) for k in straight)
+
+
+def test_resume_can_extend_a_finished_run(registry, tmp_path: Path) -> None:
+    run_dir = train(registry, tmp_path, "short", 4)
+    result = execute(resume_config(run_dir, ["train.max_steps=7"], registry), registry, run_dir=run_dir,
+                     resume=True, show_progress=False, final_eval=False)
+    assert result.step == 7
+    assert "max_steps = 7" in (run_dir / "config.toml").read_text()
 
 
 def test_checkpoints_are_atomic_and_load_with_weights_only(tmp_path: Path) -> None:
@@ -71,17 +81,22 @@ def test_checkpoints_are_atomic_and_load_with_weights_only(tmp_path: Path) -> No
         load_checkpoint(tmp_path / "missing.pt")
 
 
-def test_tensorboard_gets_scalars_and_hparams_in_the_runs_own_event_file(registry, tmp_path: Path) -> None:
+def test_tensorboard_gets_scalars_figures_and_hparams_in_the_runs_own_event_file(registry, tmp_path: Path) -> None:
     from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
 
-    run_dir = train(registry, tmp_path, "tb", 10, **{"train.log_every": 2})
+    cfg = load_config(None, quick_overrides(10, **{"train.log_every": 2, "train.eval_every": 5})
+                      + [f'run_dir="{tmp_path}"'], registry, plugin="igapt")
+    run_dir = execute(cfg, registry, show_progress=False, final_eval=True).run_dir
     tb = run_dir / "tensorboard"
-    assert [p for p in tb.iterdir() if p.is_dir()] == []  # no stray sub-runs
-    acc = EventAccumulator(str(tb))
+    assert [p for p in tb.iterdir() if p.is_dir()] == []  # hparams did not make a stray sub-run
+    acc = EventAccumulator(str(tb), size_guidance={"images": 0, "scalars": 0})
     acc.Reload()
-    tags = set(acc.Tags()["scalars"])
-    assert {"loss/critic", "loss/generator", "lr/generator", "lr/critic", "grad_norm/critic"} <= tags
-    assert (run_dir / "config.toml").is_file() and (run_dir / "checkpoints" / "last.pt").is_file()
+    scalars = set(acc.Tags()["scalars"])
+    assert {"loss/critic", "loss/generator", "lr/generator", "lr/critic", "grad_norm/critic"} <= scalars
+    assert {"metrics/w1m", "metrics/w1p", "hparam/w1m"} <= scalars
+    assert {"distributions", "final/distributions"} <= set(acc.Tags()["images"])
+    assert len(acc.Scalars("metrics/w1m")) == 2  # steps 5 and 10
+    assert acc.Tags()["tensors"], "hparams summaries and the config text are missing"
 
 
 def test_warmup_then_cosine_schedule() -> None:

@@ -45,6 +45,8 @@ class ModelSpec:
     """The paper's optimisation settings, overriding the recipe's generic defaults."""
     train_defaults: dict[str, Any] = field(default_factory=dict)
     """Overrides of the core's generic training defaults (batch size, ...)."""
+    quick_config: dict[str, Any] = field(default_factory=dict)
+    """Model settings of a small, fast variant of the architecture, for CPU smoke tests and CI."""
     preprocessing: str = "minmax"
     """Particle feature scaling the model expects: ``"minmax"`` (to [-1, 1]) or ``"standard"``."""
     paper: str = ""

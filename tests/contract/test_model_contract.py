@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 
 import numpy as np
@@ -113,12 +114,17 @@ def marginal_w1(real: np.ndarray, real_mask: np.ndarray, fake: np.ndarray, fake_
                           for i in range(real.shape[-1])]))
 
 
+def quick_model(spec: ModelSpec) -> list[str]:
+    """``--set`` strings selecting the plugin's small variant (the architecture, only narrower/shallower)."""
+    return [f"model.{k}={json.dumps(v)}" for k, v in spec.quick_config.items()]
+
+
 def test_a_few_hundred_cpu_steps_bring_samples_closer_to_the_data(spec: ModelSpec, tmp_path: Path) -> None:
-    sets = quick_overrides(300, **{"train.checkpoint_every": 1, "train.batch_size": 64}) + [f'run_dir="{tmp_path}"']
-    cfg = load_config(None, sets, REGISTRY, plugin=spec.name)
+    sets = quick_overrides(300, **{"train.batch_size": 64}) + quick_model(spec) + [f'run_dir="{tmp_path}"']
     before_dir = tmp_path / "before"
-    execute(load_config(None, quick_overrides(1) + [f'run_dir="{tmp_path}"', 'name="before"'], REGISTRY,
+    execute(load_config(None, quick_overrides(1) + quick_model(spec) + [f'run_dir="{tmp_path}"'], REGISTRY,
                         plugin=spec.name), REGISTRY, run_dir=before_dir, show_progress=False, final_eval=False)
+    cfg = load_config(None, sets, REGISTRY, plugin=spec.name)
     result = execute(cfg, REGISTRY, show_progress=False, final_eval=False)
     real = ToyDataPlugin().pcgen_register_datasets()[0].load(cfg.run.data)
     distances = []
@@ -129,7 +135,8 @@ def test_a_few_hundred_cpu_steps_bring_samples_closer_to_the_data(spec: ModelSpe
 
 
 def test_sample_then_evaluate_round_trip(spec: ModelSpec, tmp_path: Path) -> None:
-    cfg = load_config(None, quick_overrides(5) + [f'run_dir="{tmp_path}"'], REGISTRY, plugin=spec.name)
+    cfg = load_config(None, quick_overrides(5) + quick_model(spec) + [f'run_dir="{tmp_path}"'], REGISTRY,
+                      plugin=spec.name)
     result = execute(cfg, REGISTRY, show_progress=False, final_eval=True)
     table = result.table
     row = table.rows[spec.name]

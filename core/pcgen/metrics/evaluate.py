@@ -221,6 +221,14 @@ def evaluate(
     return table
 
 
+def compute_metrics(
+    real: PointClouds, fake: PointClouds, specs: list[MetricSpec], config: EvalConfig
+) -> dict[str, float]:
+    """Headline values ``{name: value}`` of a few metrics (no table, no truth row): for in-training checks."""
+    opts = metric_options(config)
+    return {s.name: compute_metric(s, real, fake, opts.get(s.name, {}))[s.name][0] for s in specs}
+
+
 def compute_metric(spec: MetricSpec, real: PointClouds, fake: PointClouds, options: dict[str, Any]) -> dict[str, Entry]:
     """``{name: (value, error)}`` of one metric, plus ``{name}_{part}`` entries for a metric that
     exposes parts after ``compute()`` (``per_feature``, as W1P does)."""

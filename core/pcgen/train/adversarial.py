@@ -67,7 +67,7 @@ class AdversarialRecipe(Recipe):
         real_score = critic(batch.x, mask, cond)
         fake_score = critic(fake.detach(), mask, cond)
         loss_c = critic_loss(c.loss, real_score, fake_score)
-        logs = {"loss/critic": float(loss_c)}
+        logs = {"loss/critic": loss_c.item()}
         if c.loss == "wgan-gp" and c.gp_weight > 0:
             gp = gradient_penalty(lambda x: critic(x, mask, cond), batch.x, fake.detach(), mask)
             loss_c = loss_c + c.gp_weight * gp
@@ -80,10 +80,10 @@ class AdversarialRecipe(Recipe):
             loss_g = generator_loss(c.loss, critic(fake, mask, cond))
             for p in critic.parameters():
                 p.requires_grad_(True)
-            logs["loss/generator"] = float(loss_g)
+            logs["loss/generator"] = loss_g.item()
             self._update("generator", gen, loss_g, logs)
-        logs["score/real"] = float(real_score.mean())
-        logs["score/fake"] = float(fake_score.mean())
+        logs["score/real"] = real_score.detach().mean().item()
+        logs["score/fake"] = fake_score.detach().mean().item()
         return logs
 
     def _update(self, name: str, module: torch.nn.Module, loss: torch.Tensor, logs: dict[str, float]) -> None:

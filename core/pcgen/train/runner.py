@@ -95,7 +95,7 @@ def final_evaluation(trainer: Trainer, console: Console, show_progress: bool = T
     fake = trainer.trained_model().generate(n, seed=run.train.seed + 1, device=trainer.device)
     write_pointclouds(fake, trainer.run_dir / "samples.h5")
     specs = [m for m in trainer.registry.metrics.values() if m.kind == "jets"]
-    table = evaluate(real, fake, reference, specs, run.eval, progress=show_progress)
+    table = evaluate(real, fake, reference, specs, run.eval, progress=show_progress, model_name=trainer.spec.name)
     (trainer.run_dir / "metrics.json").write_text(json.dumps(table.to_dict(), indent=2))
     (trainer.run_dir / "metrics.md").write_text(table.to_markdown() + "\n")
     figure = distribution_figure(real, {trainer.spec.name: fake})

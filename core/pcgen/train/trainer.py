@@ -30,7 +30,7 @@ class LoopState:
     """What a checkpoint must remember besides the weights."""
 
     step: int = 0
-    horizon: int | None = None
+    time_horizon: int | None = None
     elapsed: float = 0.0
     best_value: float = float("inf")
 
@@ -134,16 +134,16 @@ class Trainer:
         budget = self.cfg.time_budget_minutes
         return bool(budget) and self.state.elapsed >= budget * 60
 
-    def _update_horizon(self) -> None:
-        """Fix the steps the schedule spans: the step limit, or the time budget at the measured speed."""
-        if self.state.horizon is not None:
-            return
+    def _horizon(self) -> int | None:
+        """Steps the schedule spans: the step limit, or the time budget at the speed of the first steps."""
         limit, budget = self._max_steps(), self.cfg.time_budget_minutes
         if not budget:
-            self.state.horizon = limit
-        elif self.state.step >= CALIBRATION_STEPS and self.state.elapsed > 0:
-            by_time = max(1, int(self.state.step / self.state.elapsed * budget * 60))
-            self.state.horizon = min(limit, by_time) if limit else by_time
+            return limit
+        if self.state.time_horizon is None and self.state.step >= CALIBRATION_STEPS and self.state.elapsed > 0:
+            self.state.time_horizon = max(1, int(self.state.step / self.state.elapsed * budget * 60))
+        if self.state.time_horizon is None:
+            return None
+        return min(limit, self.state.time_horizon) if limit else self.state.time_horizon
 
     def fit(self) -> bool:
         """Train until a limit is reached; returns False if interrupted (a checkpoint is saved either way)."""
@@ -156,9 +156,9 @@ class Trainer:
         try:
             with progress:
                 while not self._finished():
-                    self._update_horizon()
                     start = time.perf_counter()
-                    frac = self.state.step / self.state.horizon if self.state.horizon else 0.0
+                    horizon = self._horizon()
+                    frac = self.state.step / horizon if horizon else 0.0
                     logs = self.recipe.training_step(self._batch(self.state.step), self.state.step, frac)
                     self.state.elapsed += time.perf_counter() - start
                     self.state.step += 1
@@ -182,7 +182,7 @@ class Trainer:
         if step % self.cfg.checkpoint_every == 0:
             self.save()
         losses = "  ".join(f"{k.split('/')[-1]} {v:.3f}" for k, v in logs.items() if k.startswith("loss/"))
-        total = self._max_steps() or self.state.horizon
+        total = self._max_steps() or self._horizon()
         progress.update(task, completed=step, total=total, info=losses)
 
     def _progress_bar(self) -> Progress:

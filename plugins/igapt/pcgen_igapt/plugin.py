@@ -34,6 +34,7 @@ SPEC = ModelSpec(
     recipe_defaults={"loss": "ls", "optimizer": "rmsprop", "lr_generator": 0.5e-4, "lr_critic": 1.5e-4},
     # The paper trains with batches of 4096 (30 particles) on a GPU; 128 keeps CPU steps short.
     train_defaults={"batch_size": 128},
+    quick_config={"embed_dim": 32, "generator_blocks": 2, "discriminator_blocks": 2, "jet_noise_dim": 32},
     preprocessing="minmax",
     paper=PAPER,
     description=(

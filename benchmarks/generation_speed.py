@@ -1,0 +1,109 @@
+"""Generation time per jet: a model plugin's generator vs Pythia 8 + FastJet, measured in one run.
+
+    .venv/bin/python benchmarks/generation_speed.py [--plugin igapt] [--jets 300] [--json out.json]
+
+Pythia's time covers event generation, the detector-like step, clustering and the JetNet-like
+constituent arrays for one jet (single process). The model's time is an untrained generator's
+forward pass (the cost does not depend on the weights) at several batch sizes; on a GPU the batch
+size doubles until memory runs out and the fastest µs/jet is reported.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import platform
+import time
+
+import torch
+
+from pcgen import DataInfo
+from pcgen.config import DataConfig
+from pcgen.data.multiplicity import jet_condition, mask_for
+from pcgen.data.pointclouds import JET_FEATURES
+from pcgen.data.pythia import GenSettings, generate_shard
+from pcgen.plugins import load_registry
+
+
+def pythia_seconds_per_jet(num_jets: int, jet_type: str, particles: int) -> float:
+    settings = GenSettings.from_config(DataConfig(jet_type=jet_type, num_particles=particles, num_jets=num_jets),
+                                       shard_size=num_jets)
+    start = time.perf_counter()
+    clouds = generate_shard(settings, 0)
+    return (time.perf_counter() - start) / len(clouds)
+
+
+@torch.no_grad()
+def model_seconds_per_jet(model: torch.nn.Module, particles: int, batch: int, device: torch.device,
+                          repeats: int = 3) -> float:
+    counts = torch.randint(particles // 2, particles + 1, (batch,))
+    mask = mask_for(counts, particles).to(device)
+    cond = jet_condition(mask)
+    model.sample(mask, cond)  # warm-up
+    best = float("inf")
+    for _ in range(repeats):
+        if device.type == "cuda":
+            torch.cuda.synchronize()
+        start = time.perf_counter()
+        model.sample(mask, cond)
+        if device.type == "cuda":
+            torch.cuda.synchronize()
+        best = min(best, time.perf_counter() - start)
+    return best / batch
+
+
+def batch_sizes(device: torch.device) -> list[int]:
+    return [256, 1024, 4096] if device.type == "cpu" else [2**k for k in range(8, 20)]
+
+
+def machine() -> str:
+    cpu = f"{platform.processor() or platform.machine()}, {torch.get_num_threads()} torch threads"
+    if torch.cuda.is_available():
+        return f"{torch.cuda.get_device_name()} (+ CPU {cpu})"
+    return f"CPU: {cpu}"
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--plugin", default="igapt")
+    parser.add_argument("--jets", type=int, default=300, help="Pythia jets to time")
+    parser.add_argument("--particles", type=int, default=30)
+    parser.add_argument("--jet-type", default="t")
+    parser.add_argument("--device", default="auto")
+    parser.add_argument("--json", help="also write the results here")
+    args = parser.parse_args()
+    device = torch.device("cuda" if args.device == "auto" and torch.cuda.is_available() else
+                          ("cpu" if args.device == "auto" else args.device))
+
+    spec = load_registry().model(args.plugin)
+    model = spec.build(spec.config_class(), DataInfo(args.particles, JET_FEATURES)).eval().to(device)
+    per_batch: dict[int, float] = {}
+    for batch in batch_sizes(device):
+        try:
+            per_batch[batch] = model_seconds_per_jet(model, args.particles, batch, device)
+        except torch.OutOfMemoryError:
+            break
+    best_batch = min(per_batch, key=per_batch.get)
+    model_us = per_batch[best_batch] * 1e6
+    pythia_us = pythia_seconds_per_jet(args.jets, args.jet_type, args.particles) * 1e6 if device.type == "cpu" else None
+
+    result = {
+        "machine": machine(), "device": str(device), "plugin": args.plugin, "particles": args.particles,
+        "model_us_per_jet": {str(b): round(s * 1e6, 2) for b, s in per_batch.items()},
+        "model_best_us_per_jet": round(model_us, 2), "model_best_batch": best_batch,
+        "pythia_us_per_jet": round(pythia_us, 1) if pythia_us else None,
+        "speed_up_vs_pythia": round(pythia_us / model_us, 1) if pythia_us else None,
+    }
+    print(f"machine: {result['machine']}")
+    for b, us in result["model_us_per_jet"].items():
+        print(f"{args.plugin} generator, batch {b:>6}: {us:10.2f} µs/jet")
+    if pythia_us:
+        print(f"Pythia 8 + FastJet ({args.jet_type}, 1 process): {pythia_us:10.1f} µs/jet")
+        print(f"ratio Pythia / {args.plugin}: {result['speed_up_vs_pythia']}x")
+    if args.json:
+        with open(args.json, "w") as handle:
+            json.dump(result, handle, indent=2)
+
+
+if __name__ == "__main__":
+    main()

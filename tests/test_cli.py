@@ -1,0 +1,77 @@
+"""The `pcgen` command line, end to end on a small data file."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+from toydata import toy_jets
+from typer.testing import CliRunner
+
+from pcgen.cli import app
+from pcgen.data.store import read_pointclouds, write_pointclouds
+
+runner = CliRunner()
+
+
+def invoke(*args: str):  # noqa: ANN201
+    return runner.invoke(app, list(args), catch_exceptions=False)
+
+
+def test_plugins_lists_catalogue_and_installed_plugins() -> None:
+    result = invoke("plugins")
+    assert result.exit_code == 0
+    assert "igapt" in result.stdout and "installed" in result.stdout
+    assert "mdma" in result.stdout and "not installed" in result.stdout
+    assert "pythia" in result.stdout and "adversarial" in result.stdout
+
+
+def test_help_of_every_command() -> None:
+    for command in (["--help"], ["run", "--help"], ["data", "generate", "--help"], ["sample", "--help"], ["eval", "--help"]):
+        result = invoke(*command)
+        assert result.exit_code == 0 and "Usage" in result.stdout
+
+
+@pytest.mark.parametrize(
+    ("args", "message"),
+    [
+        (["run", "--plugin", "nope"], "unknown model plugin 'nope'"),
+        (["run", "--plugin", "igapt", "--set", "train.epochs=abc"], "train.epochs"),
+        (["run", "--plugin", "igapt", "--set", "train.epoch=3"], "unknown key 'train.epoch'"),
+        (["run", "--config", "/nonexistent/my.toml"], "does not exist"),
+        (["sample", "--checkpoint", "/nonexistent/run"], "does not exist"),
+        (["data", "generate", "--jet-type", "bottom"], "unknown jet type"),
+    ],
+)
+def test_bad_input_fails_with_a_message_naming_the_problem(args: list[str], message: str) -> None:
+    result = invoke(*args)
+    assert result.exit_code == 2
+    assert message in result.stderr.replace("\n", " ")
+
+
+def test_run_sample_eval_end_to_end(tmp_path: Path) -> None:
+    data = tmp_path / "jets.h5"
+    write_pointclouds(toy_jets(400, 30, seed=1), data)
+    result = invoke(
+        "run", "--plugin", "igapt", "--quiet",
+        "--set", "data.dataset=file", "--set", f'data.path="{data}"', "--set", f'run_dir="{tmp_path}"',
+        "--set", 'name="cli"', "--set", "train.max_steps=12", "--set", "train.batch_size=32",
+        "--set", "train.eval_every=6", "--set", "eval.num_jets=100", "--set", "eval.efp=false",
+    )
+    assert result.exit_code == 0, result.stderr
+    run_dir = tmp_path / "cli"
+    for name in ("config.toml", "checkpoints/last.pt", "checkpoints/best.pt", "metrics.md", "metrics.json",
+                 "samples.h5", "distributions.png"):
+        assert (run_dir / name).is_file(), name
+    assert list((run_dir / "tensorboard").glob("events.out.tfevents.*"))
+    assert "truth" in (run_dir / "metrics.md").read_text().lower()
+
+    samples = tmp_path / "s.h5"
+    result = invoke("sample", "--checkpoint", str(run_dir), "--n", "120", "--out", str(samples), "--device", "cpu")
+    assert result.exit_code == 0, result.stderr
+    assert len(read_pointclouds(samples)) == 120
+
+    result = invoke("eval", "--samples", str(samples), "--reference", str(data), "--n", "100", "--no-efp",
+                    "--markdown", str(tmp_path / "table.md"))
+    assert result.exit_code == 0, result.stderr
+    assert "W1M" in (tmp_path / "table.md").read_text()
