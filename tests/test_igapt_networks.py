@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator
 from importlib.metadata import entry_points
 
 import pytest
@@ -22,15 +21,6 @@ from pcgen_igapt import plugin as igapt_plugin
 N, F = 30, 3
 INFO = DataInfo(max_particles=N, feature_names=("eta_rel", "phi_rel", "pt_rel"), cond_dim=1)
 SMALL = {"embed_dim": 16, "num_heads": 2, "generator_blocks": 2, "discriminator_blocks": 2}
-
-
-@pytest.fixture(autouse=True, scope="module")
-def _one_thread() -> Iterator[None]:
-    """Tiny tensors: one thread is fastest and avoids oversubscription on a busy machine."""
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)
 
 
 @pytest.fixture(autouse=True)
