@@ -105,3 +105,42 @@ def test_warmup_then_cosine_schedule() -> None:
     assert warmup_cosine(50, 0.5, 10) == pytest.approx(0.5)
     assert warmup_cosine(99, 1.0, 10) == pytest.approx(0.0)
     assert warmup_cosine(50, 0.5, 10, cycles=2) == pytest.approx(1.0)
+
+
+def test_a_models_own_generator_loss_is_added_and_logged() -> None:
+    from torch import nn
+
+    from pcgen import AdversarialModel
+    from pcgen.data.multiplicity import jet_condition, mask_for
+    from pcgen.train.adversarial import AdversarialConfig, AdversarialRecipe
+    from pcgen.train.recipe import Batch
+
+    class Gen(nn.Module):
+        def __init__(self) -> None:
+            super().__init__()
+            self.lin = nn.Linear(2, 3)
+
+        def forward(self, mask, cond):  # noqa: ANN001, ANN202
+            return self.lin(torch.randn(*mask.shape, 2))
+
+    class Critic(nn.Module):
+        def __init__(self) -> None:
+            super().__init__()
+            self.lin = nn.Linear(3, 1)
+
+        def forward(self, x, mask, cond):  # noqa: ANN001, ANN202
+            return (self.lin(x).squeeze(-1) * mask).sum(1)
+
+    class WithPull(AdversarialModel):
+        def generator_extra_losses(self, real, fake, step):  # noqa: ANN001, ANN202
+            return {"pull": 100.0 * (fake.mean() - 5.0) ** 2} if step < 2 else {}
+
+    torch.manual_seed(0)
+    model = WithPull(Gen(), Critic())
+    recipe = AdversarialRecipe(model, AdversarialConfig(optimizer="adam", lr_generator=0.05, warmup_steps=0))
+    mask = mask_for(torch.tensor([3, 5, 2, 4]), 5)
+    batch = Batch(torch.randn(4, 5, 3) * mask.unsqueeze(-1), mask, jet_condition(mask))
+    first = recipe.training_step(batch, 0, 0.0)
+    assert "loss/pull" in first
+    assert recipe.training_step(batch, 1, 0.0)["loss/pull"] < first["loss/pull"]  # the term is optimised
+    assert "loss/pull" not in recipe.training_step(batch, 2, 0.0)

@@ -2,9 +2,14 @@
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
 from abc import ABC, abstractmethod
 
 from torch import Tensor, nn
+
+if TYPE_CHECKING:
+    from pcgen.train.recipe import Batch
 
 
 class GenerativeModel(nn.Module, ABC):
@@ -25,6 +30,8 @@ class AdversarialModel(GenerativeModel):
 
     ``generator(mask, cond) -> x`` draws its own noise (from torch's seeded global generator);
     ``critic(x, mask, cond) -> score`` returns one raw (unbounded) score per cloud, ``(B,)``.
+    A model with a loss of its own for the generator (e.g. MDMA's mean-field matching) overrides
+    :meth:`generator_extra_losses`.
     """
 
     def __init__(self, generator: nn.Module, critic: nn.Module) -> None:
@@ -35,3 +42,11 @@ class AdversarialModel(GenerativeModel):
     def sample(self, mask: Tensor, cond: Tensor) -> Tensor:
         x = self.generator(mask, cond)
         return x * mask.unsqueeze(-1).to(x.dtype)
+
+    def generator_extra_losses(self, real: Batch, fake: Tensor, step: int) -> dict[str, Tensor]:
+        """Model-specific terms added to the generator's adversarial loss at this step.
+
+        ``real`` is the training batch, ``fake`` the generated clouds of the same masks (with
+        gradients). Each returned scalar is added to the loss and logged as ``loss/<name>``.
+        """
+        return {}

@@ -47,6 +47,8 @@ class ModelSpec:
     """Overrides of the core's generic training defaults (batch size, ...)."""
     quick_config: dict[str, Any] = field(default_factory=dict)
     """Model settings of a small, fast variant of the architecture, for CPU smoke tests and CI."""
+    multiplicity: str = "empirical"
+    """How generation draws multiplicities from the training set: ``"empirical"`` or ``"kde"``."""
     preprocessing: str = "minmax"
     """Particle feature scaling the model expects: ``"minmax"`` (to [-1, 1]) or ``"standard"``."""
     paper: str = ""

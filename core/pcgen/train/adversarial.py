@@ -71,16 +71,19 @@ class AdversarialRecipe(Recipe):
         if c.loss == "wgan-gp" and c.gp_weight > 0:
             gp = gradient_penalty(lambda x: critic(x, mask, cond), batch.x, fake.detach(), mask)
             loss_c = loss_c + c.gp_weight * gp
-            logs["loss/gradient_penalty"] = float(gp)
+            logs["loss/gradient_penalty"] = gp.item()
         self._update("critic", critic, loss_c, logs)
 
         if step % c.critic_steps == 0:
             for p in critic.parameters():
                 p.requires_grad_(False)
             loss_g = generator_loss(c.loss, critic(fake, mask, cond))
+            logs["loss/generator"] = loss_g.item()
+            for name, term in self.model.generator_extra_losses(batch, fake, step).items():
+                logs[f"loss/{name}"] = term.item()
+                loss_g = loss_g + term
             for p in critic.parameters():
                 p.requires_grad_(True)
-            logs["loss/generator"] = loss_g.item()
             self._update("generator", gen, loss_g, logs)
         logs["score/real"] = real_score.detach().mean().item()
         logs["score/fake"] = fake_score.detach().mean().item()

@@ -36,7 +36,9 @@ def load_clouds(resolved: ResolvedConfig, registry: Any, progress: bool = True) 
     return clouds.with_mask_applied()
 
 
-def prepare(clouds: PointClouds, resolved: ResolvedConfig, scaler_kind: str) -> PreparedData:
+def prepare(
+    clouds: PointClouds, resolved: ResolvedConfig, scaler_kind: str, multiplicity_kind: str = "empirical"
+) -> PreparedData:
     """Split with the configured seed (JetNet: 70/30), fit the scaler and the multiplicity on train only."""
     data = resolved.run.data
     train, test = clouds.split(data.train_fraction, data.split_seed)
@@ -56,6 +58,6 @@ def prepare(clouds: PointClouds, resolved: ResolvedConfig, scaler_kind: str) -> 
         mask=mask,
         cond=jet_condition(mask),
         scaler=scaler,
-        multiplicity=MultiplicitySampler.from_mask(mask),
+        multiplicity=MultiplicitySampler.from_mask(mask, multiplicity_kind),  # type: ignore[arg-type]
         info=info,
     )

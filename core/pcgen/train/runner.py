@@ -64,7 +64,7 @@ def execute(
     (run_dir / "config.toml").write_text(to_toml(resolved.to_dict()))
 
     clouds = load_clouds(resolved, registry, progress=show_progress)
-    data = prepare(clouds, resolved, spec.preprocessing)
+    data = prepare(clouds, resolved, spec.preprocessing, spec.multiplicity)
     model = spec.build(resolved.model, data.info)
     recipe = registry.recipe(spec.recipe).recipe_class(model, resolved.recipe)
     trainer = Trainer(resolved, spec, recipe, data, run_dir, registry, console, show_progress)
