@@ -41,6 +41,7 @@ def test_help_of_every_command() -> None:
         (["run", "--config", "/nonexistent/my.toml"], "does not exist"),
         (["sample", "--checkpoint", "/nonexistent/run"], "does not exist"),
         (["data", "generate", "--jet-type", "bottom"], "unknown jet type"),
+        (["eval", "--samples", "/nonexistent/s.h5", "--reference", "/nonexistent/r.h5"], "/nonexistent/s.h5"),
     ],
 )
 def test_bad_input_fails_with_a_message_naming_the_problem(args: list[str], message: str) -> None:
@@ -70,6 +71,8 @@ def test_run_sample_eval_end_to_end(tmp_path: Path) -> None:
     result = invoke("sample", "--checkpoint", str(run_dir), "--n", "120", "--out", str(samples), "--device", "cpu")
     assert result.exit_code == 0, result.stderr
     assert len(read_pointclouds(samples)) == 120
+    result = invoke("sample", "--checkpoint", str(run_dir), "--n", "5", "--out", str(samples), "--variant", "nope")
+    assert result.exit_code == 2 and "no sampling variant 'nope'" in result.stderr.replace("\n", " ")
 
     result = invoke("eval", "--samples", str(samples), "--reference", str(data), "--n", "100", "--no-efp",
                     "--markdown", str(tmp_path / "table.md"))

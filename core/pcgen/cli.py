@@ -165,6 +165,7 @@ def sample_command(
     seed: Annotated[int, typer.Option(help="Sampling seed.")] = 0,
     batch_size: Annotated[int, typer.Option(help="Clouds per forward pass.")] = 1024,
     device: Annotated[str, typer.Option(help="cpu, cuda or auto.")] = "auto",
+    variant: Annotated[Optional[str], typer.Option(help="Sampling variant of models that have several.")] = None,
 ) -> None:
     """Generate point clouds from a trained model, written in pcgen's HDF5 format (JetNet layout)."""
     from rich.progress import Progress
@@ -180,7 +181,7 @@ def sample_command(
         trained = load_trained(checkpoint, _registry(), dev)
         with Progress(console=console) as bar:
             task = bar.add_task("sampling", total=n)
-            clouds = trained.generate(n, batch_size, seed, dev, progress=lambda k: bar.advance(task, k))
+            clouds = trained.generate(n, batch_size, seed, dev, progress=lambda k: bar.advance(task, k), variant=variant)
         write_pointclouds(clouds, out_file)
     except (ValueError, *_user_errors()) as err:
         _fail(str(err))

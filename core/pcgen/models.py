@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, ClassVar
 
 from abc import ABC, abstractmethod
 
@@ -20,9 +20,23 @@ class GenerativeModel(nn.Module, ABC):
     ``(B, C)`` (for jets: the multiplicity divided by N).
     """
 
+    variants: ClassVar[tuple[str, ...]] = ("default",)
+    """Names of the ways this model can sample (e.g. a flow alone or flow + refiner); the first is the default."""
+
     @abstractmethod
     def sample(self, mask: Tensor, cond: Tensor) -> Tensor:
-        """Generate point clouds with the given masks; padded entries must be zero."""
+        """Generate point clouds with the given masks with the selected variant; padded entries must be zero."""
+
+    @property
+    def variant(self) -> str:
+        return getattr(self, "_variant", self.variants[0])
+
+    def select_variant(self, name: str | None) -> None:
+        """Make :meth:`sample` use the sampling variant ``name`` (None: the default)."""
+        name = name or self.variants[0]
+        if name not in self.variants:
+            raise ValueError(f"{type(self).__name__} has no sampling variant {name!r}; choose from {list(self.variants)}")
+        self._variant = name
 
 
 class AdversarialModel(GenerativeModel):

@@ -43,10 +43,14 @@ class TrainedModel:
     @torch.no_grad()
     def generate(
         self, num: int, batch_size: int = 1024, seed: int = 0, device: str | torch.device = "cpu",
-        progress: Any = None,
+        progress: Any = None, variant: str | None = None,
     ) -> PointClouds:
-        """``num`` clouds in physical units, multiplicities drawn from the training distribution."""
-        was_training = self.model.training
+        """``num`` clouds in physical units, multiplicities drawn from the training distribution.
+
+        ``variant`` picks one of the model's sampling variants (``model.variants``; None = default).
+        """
+        was_training, previous = self.model.training, self.model.variant
+        self.model.select_variant(variant)
         self.model.eval().to(device)
         chunks, masks = [], []
         with seeded(seed):
@@ -59,6 +63,7 @@ class TrainedModel:
                 if progress is not None:
                     progress(len(mask))
         self.model.train(was_training)
+        self.model.select_variant(previous)
         points, mask = np.concatenate(chunks), np.concatenate(masks)
         return PointClouds(
             points=points.astype(np.float32),
@@ -66,7 +71,7 @@ class TrainedModel:
             feature_names=self.data_info.feature_names,
             globals=relative_jet_features(points, mask),
             global_names=JET_GLOBALS,
-            meta={"source": "generated", "model": self.spec.name},
+            meta={"source": "generated", "model": self.spec.name, "variant": variant or self.model.variants[0]},
         )
 
 

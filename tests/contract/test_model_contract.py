@@ -139,7 +139,9 @@ def test_sample_then_evaluate_round_trip(spec: ModelSpec, tmp_path: Path) -> Non
                       plugin=spec.name)
     result = execute(cfg, REGISTRY, show_progress=False, final_eval=True)
     table = result.table
-    row = table.rows[spec.name]
+    model = build(spec)
+    row = table.rows[spec.name if len(model.variants) == 1 else f"{spec.name} ({model.variants[0]})"]
+    assert len(table.rows) == 1 + len(model.variants)  # truth + one row per sampling variant
     assert {"w1m", "w1p"} <= set(row)
     assert all(np.isfinite(v) for v, _ in row.values())
     trained = load_trained(result.run_dir / "checkpoints" / "last.pt", REGISTRY)

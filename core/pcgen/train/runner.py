@@ -82,27 +82,47 @@ def execute(
     return RunResult(run_dir=run_dir, completed=completed, step=trainer.state.step, table=table)
 
 
+def row_name(spec_name: str, variants: tuple[str, ...], variant: str) -> str:
+    """Table row of a sampling variant: the model's name, with the variant when it has several."""
+    return spec_name if len(variants) == 1 else f"{spec_name} ({variant})"
+
+
 def final_evaluation(trainer: Trainer, console: Console, show_progress: bool = True) -> Any:
-    """JetNet-protocol metrics of generated vs held-out jets with the truth baseline; reports in the run folder."""
+    """JetNet-protocol metrics of generated vs held-out jets with the truth baseline; reports in the run folder.
+
+    A model with several sampling variants gets one row (and one samples file) per variant.
+    """
     from pcgen.data.store import write_pointclouds
     from pcgen.metrics.evaluate import evaluate
     from pcgen.plots import distribution_figure
 
-    run, data = trainer.resolved.run, trainer.data
+    run, data, spec = trainer.resolved.run, trainer.data, trainer.spec
+    variants = trainer.recipe.model.variants
     n = min(run.eval.num_jets, len(data.test), len(data.train))
     real = data.test.subset(slice(0, n))
     reference = data.train.subset(slice(0, n))
-    fake = trainer.trained_model().generate(n, seed=run.train.seed + 1, device=trainer.device)
-    write_pointclouds(fake, trainer.run_dir / "samples.h5")
     specs = [m for m in trainer.registry.metrics.values() if m.kind == "jets"]
-    table = evaluate(real, fake, reference, specs, run.eval, progress=show_progress, model_name=trainer.spec.name)
+    fakes, table = {}, None
+    for i, variant in enumerate(variants):
+        name = row_name(spec.name, variants, variant)
+        fake = trainer.trained_model().generate(n, seed=run.train.seed + 1, device=trainer.device, variant=variant)
+        write_pointclouds(fake, trainer.run_dir / ("samples.h5" if i == 0 else f"samples-{variant}.h5"))
+        part = evaluate(real, fake, reference if i == 0 else None, specs, run.eval, progress=show_progress,
+                        model_name=name)
+        table = part if table is None else _merge(table, part)
+        fakes[name] = fake
     (trainer.run_dir / "metrics.json").write_text(json.dumps(table.to_dict(), indent=2))
     (trainer.run_dir / "metrics.md").write_text(table.to_markdown() + "\n")
-    figure = distribution_figure(real, {trainer.spec.name: fake})
+    figure = distribution_figure(real, fakes)
     figure.savefig(trainer.run_dir / "distributions.png", dpi=110, bbox_inches="tight")
     trainer.logger.figure("final/distributions", figure, trainer.state.step)
-    flat = {f"{metric}": value for metric, (value, _err) in table.rows[trainer.spec.name].items()}
+    flat = {metric: value for metric, (value, _err) in table.rows[row_name(spec.name, variants, variants[0])].items()}
     trainer.logger.hparams(trainer.resolved.to_dict(), flat)
     console.print(table.to_rich())
     console.print(f"run folder: {trainer.run_dir}")
+    return table
+
+
+def _merge(table: Any, part: Any) -> Any:
+    table.rows.update(part.rows)
     return table
