@@ -21,7 +21,6 @@ from pcgen.train.runner import execute
 
 REGISTRY = load_registry(extra_plugins=[ToyDataPlugin()])
 MODEL_NAMES = sorted(REGISTRY.models)
-INFO = DataInfo(max_particles=30, feature_names=JET_FEATURES)
 
 
 @pytest.fixture(params=MODEL_NAMES)
@@ -29,13 +28,20 @@ def spec(request: pytest.FixtureRequest) -> ModelSpec:
     return REGISTRY.models[request.param]
 
 
-def build(spec: ModelSpec, info: DataInfo = INFO) -> torch.nn.Module:
+@pytest.fixture(params=[30, 150], ids=lambda n: f"N{n}")
+def particles(request: pytest.FixtureRequest) -> int:
+    """The two JetNet sizes: 30 and 150 particles per jet."""
+    return request.param
+
+
+def build(spec: ModelSpec, particles: int = 30) -> torch.nn.Module:
     with seeded(0):
-        return spec.build(spec.config_class(), info).eval()
+        return spec.build(spec.config_class(), DataInfo(particles, JET_FEATURES)).eval()
 
 
-def masks(batch: int = 6, n: int = 30) -> torch.Tensor:
-    counts = torch.tensor([1, 5, 12, 30, 17, 29][:batch])
+def masks(n: int = 30) -> torch.Tensor:
+    """Six clouds of N slots: nearly empty, small, medium, full, and one short of full."""
+    counts = torch.tensor([1, 5, 12, n, n // 2 + 2, n - 1])
     return mask_for(counts, n)
 
 
@@ -43,50 +49,52 @@ def test_there_is_at_least_one_model_plugin() -> None:
     assert MODEL_NAMES, "no model plugin is installed: run scripts/setup.sh"
 
 
-def test_sample_shapes_and_zero_padding(spec: ModelSpec) -> None:
-    model, mask = build(spec), masks()
+def test_sample_shapes_and_zero_padding(spec: ModelSpec, particles: int) -> None:
+    model, mask = build(spec, particles), masks(particles)
     with torch.no_grad():
         x = model.sample(mask, jet_condition(mask))
-    assert x.shape == (6, 30, 3)
+    assert x.shape == (6, particles, 3)
     assert torch.isfinite(x).all()
     assert (x[~mask] == 0).all()
 
 
-def _critic_and_inputs(spec: ModelSpec) -> tuple[torch.nn.Module, torch.Tensor, torch.Tensor, torch.Tensor]:
-    model = build(spec)
+def _critic_and_inputs(
+    spec: ModelSpec, particles: int
+) -> tuple[torch.nn.Module, torch.Tensor, torch.Tensor, torch.Tensor]:
+    model = build(spec, particles)
     if not isinstance(model, AdversarialModel):
         pytest.skip(f"{spec.name} has no critic")
-    mask = masks()
-    x = torch.randn(6, 30, 3) * mask.unsqueeze(-1)
+    mask = masks(particles)
+    x = torch.randn(6, particles, 3) * mask.unsqueeze(-1)
     return model.critic, x, mask, jet_condition(mask)
 
 
-def test_padded_particles_do_not_influence_the_critic(spec: ModelSpec) -> None:
-    critic, x, mask, cond = _critic_and_inputs(spec)
+def test_padded_particles_do_not_influence_the_critic(spec: ModelSpec, particles: int) -> None:
+    critic, x, mask, cond = _critic_and_inputs(spec, particles)
     garbage = x + 50 * torch.randn_like(x) * (~mask).unsqueeze(-1)
     with torch.no_grad():
         assert torch.allclose(critic(x, mask, cond), critic(garbage, mask, cond), atol=1e-5)
 
 
-def test_critic_is_permutation_invariant(spec: ModelSpec) -> None:
+def test_critic_is_permutation_invariant(spec: ModelSpec, particles: int) -> None:
     if not spec.critic_permutation_invariant:
         pytest.skip(f"{spec.name} does not claim a permutation-invariant critic")
-    critic, x, mask, cond = _critic_and_inputs(spec)
-    perm = torch.randperm(30)
+    critic, x, mask, cond = _critic_and_inputs(spec, particles)
+    perm = torch.randperm(particles)
     with torch.no_grad():
         assert torch.allclose(critic(x, mask, cond), critic(x[:, perm], mask[:, perm], cond), atol=1e-5)
 
 
-def _noise_api(spec: ModelSpec) -> torch.nn.Module:
-    model = build(spec)
+def _noise_api(spec: ModelSpec, particles: int) -> torch.nn.Module:
+    model = build(spec, particles)
     gen = getattr(model, "generator", None)
     if gen is None or not hasattr(gen, "sample_noise") or not hasattr(gen, "forward_from_noise"):
         pytest.skip(f"{spec.name} exposes no noise interface (sample_noise / forward_from_noise)")
     return gen
 
 
-def test_padded_noise_does_not_influence_generated_particles(spec: ModelSpec) -> None:
-    gen, mask = _noise_api(spec), masks()
+def test_padded_noise_does_not_influence_generated_particles(spec: ModelSpec, particles: int) -> None:
+    gen, mask = _noise_api(spec, particles), masks(particles)
     cond = jet_condition(mask)
     noise = gen.sample_noise(mask)
     changed = (noise[0] + 10 * torch.randn_like(noise[0]) * (~mask).unsqueeze(-1), *noise[1:])
@@ -95,13 +103,13 @@ def test_padded_noise_does_not_influence_generated_particles(spec: ModelSpec) ->
     assert torch.allclose(a[mask], b[mask], atol=1e-5)
 
 
-def test_generator_is_permutation_equivariant(spec: ModelSpec) -> None:
+def test_generator_is_permutation_equivariant(spec: ModelSpec, particles: int) -> None:
     if not spec.permutation_equivariant:
         pytest.skip(f"{spec.name} does not claim permutation equivariance")
-    gen, mask = _noise_api(spec), masks()
+    gen, mask = _noise_api(spec, particles), masks(particles)
     cond = jet_condition(mask)
     noise = gen.sample_noise(mask)
-    perm = torch.randperm(30)
+    perm = torch.randperm(particles)
     with torch.no_grad():
         out = gen.forward_from_noise(noise, mask, cond)
         permuted = gen.forward_from_noise((noise[0][:, perm], *noise[1:]), mask[:, perm], cond)
