@@ -78,3 +78,21 @@ def test_run_sample_eval_end_to_end(tmp_path: Path) -> None:
                     "--markdown", str(tmp_path / "table.md"))
     assert result.exit_code == 0, result.stderr
     assert "W1M" in (tmp_path / "table.md").read_text()
+
+
+def test_compare_trains_each_model_alike_and_writes_one_table(tmp_path: Path) -> None:
+    data = tmp_path / "jets.h5"
+    write_pointclouds(toy_jets(300, 30, seed=2), data)
+    result = invoke(
+        "compare", "--plugins", "igapt", "--quiet", "--out", str(tmp_path / "cmp"),
+        "--set", "data.dataset=file", "--set", f'data.path="{data}"', "--set", "train.max_steps=3",
+        "--set", "train.batch_size=32", "--set", "eval.num_jets=60", "--set", "eval.efp=false",
+    )
+    assert result.exit_code == 0, result.stderr
+    table = (tmp_path / "cmp" / "metrics.md").read_text()
+    assert "truth" in table and "igapt" in table
+    assert (tmp_path / "cmp" / "distributions.png").is_file()
+    result = invoke("compare", "--plugins", "igapt,nope", "--quiet")
+    assert result.exit_code == 2 and "unknown model plugin 'nope'" in result.stderr
+    result = invoke("compare", "--plugins", "igapt,igapt", "--quiet")
+    assert result.exit_code == 2 and "twice" in result.stderr

@@ -157,6 +157,28 @@ def run_command(
         raise typer.Exit(130)
 
 
+@app.command("compare")
+def compare_command(
+    plugins: Annotated[str, typer.Option(help="Comma-separated models, e.g. 'igapt,gast,mdma'.")],
+    config: Annotated[Optional[Path], typer.Option(help="TOML config shared by all models.")] = None,
+    set_: Annotated[Optional[list[str]], typer.Option("--set", help="Override for all: KEY=VALUE.")] = None,
+    out_dir: Annotated[Optional[Path], typer.Option("--out", help="Comparison folder (default runs/compare-<time>).")] = None,
+    quiet: Annotated[bool, typer.Option("--quiet", help="No progress bars.")] = False,
+) -> None:
+    """Train several models on the same data, split, seed and budget; one metric table and figure for all."""
+    from pcgen.compare import compare
+
+    names = [p.strip() for p in plugins.split(",") if p.strip()]
+    if not names:
+        _fail("--plugins needs at least one model name")
+    if len(set(names)) != len(names):
+        _fail(f"--plugins names a model twice: {plugins}")
+    try:
+        compare(names, config, set_ or [], _registry(), out_dir, console, show_progress=not quiet)
+    except (*_user_errors(),) as err:
+        _fail(str(err))
+
+
 @app.command("sample")
 def sample_command(
     checkpoint: Annotated[Path, typer.Option(help="Run folder or checkpoint file.")],
