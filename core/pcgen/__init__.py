@@ -6,7 +6,9 @@ The public API a plugin may import lives here; everything else is internal to th
 from pcgen.data.pointclouds import PointClouds
 from pcgen.hookspecs import CONTRACT_VERSION, hookimpl
 from pcgen.models import AdversarialModel, GenerativeModel
-from pcgen.specs import DataInfo, DatasetSpec, MetricSpec, ModelSpec, RecipeSpec
+from pcgen.specs import DataInfo, DatasetSpec, MetricSpec, ModelSpec, RecipeSpec, StageSpec
+from pcgen.train.likelihood import LikelihoodModel
+from pcgen.train.staged import StagedModel
 
 __version__ = "0.1.0"
 
@@ -16,10 +18,13 @@ __all__ = [
     "DataInfo",
     "DatasetSpec",
     "GenerativeModel",
+    "LikelihoodModel",
     "MetricSpec",
     "ModelSpec",
     "PointClouds",
     "RecipeSpec",
+    "StageSpec",
+    "StagedModel",
     "__version__",
     "hookimpl",
 ]

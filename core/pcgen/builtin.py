@@ -23,5 +23,7 @@ def pcgen_register_metrics() -> list[MetricSpec]:
 @hookimpl
 def pcgen_register_recipes() -> list[RecipeSpec]:
     from pcgen.train.adversarial import ADVERSARIAL
+    from pcgen.train.likelihood import LIKELIHOOD
+    from pcgen.train.staged import STAGED
 
-    return [ADVERSARIAL]
+    return [ADVERSARIAL, LIKELIHOOD, STAGED]

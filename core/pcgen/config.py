@@ -218,10 +218,11 @@ def resolve(raw: dict[str, Any], registry: Any) -> ResolvedConfig:
         raise ConfigError(f"'plugin' must be a model name, got {plugin!r}")
     spec = registry.model(plugin)
     raw["train"] = {**spec.train_defaults, **raw.get("train", {})}
-    raw["recipe"] = {**spec.recipe_defaults, **raw.get("recipe", {})}
+    raw["recipe"] = _merge_tables(spec.recipe_defaults, raw.get("recipe", {}))
     run = validate_section(RunConfig, raw, "")
     model = validate_section(spec.config_class, run.model, "model")
-    recipe = validate_section(registry.recipe(spec.recipe).config_class, run.recipe, "recipe")
+    recipe_class = registry.recipe(spec.recipe).config_class_for(spec, registry)
+    recipe = validate_section(recipe_class, run.recipe, "recipe")
     if run.data.dataset not in registry.datasets:
         raise ConfigError(
             f"'data.dataset' = {run.data.dataset!r} is not a registered data set; "
@@ -233,6 +234,18 @@ def resolve(raw: dict[str, Any], registry: Any) -> ResolvedConfig:
     if run.data.min_jet_pt >= run.data.max_jet_pt:
         raise ConfigError("'data.min_jet_pt' must be below 'data.max_jet_pt'")
     return ResolvedConfig(run, model, recipe)
+
+
+def _merge_tables(defaults: dict[str, Any], given: Any) -> Any:
+    """``given`` over ``defaults``, table by table: a nested table the user sets only partly keeps
+    the defaults of its other keys (e.g. a staged recipe's ``[recipe.refiner]``)."""
+    if not isinstance(given, dict):
+        return given
+    merged = _deep_copy(defaults)
+    for key, value in given.items():
+        base = merged.get(key)
+        merged[key] = _merge_tables(base, value) if isinstance(base, dict) and isinstance(value, dict) else value
+    return merged
 
 
 def load_config(

@@ -30,6 +30,23 @@ class DataInfo:
 
 
 @dataclass(frozen=True)
+class StageSpec:
+    """One stage of a model trained in stages (recipe ``"staged"``), e.g. a flow's likelihood stage.
+
+    The stage trains the part of the model that ``model.part(name)`` returns, with the registered
+    recipe ``recipe``; its settings are the ``[recipe.<name>]`` table of the run configuration.
+    """
+
+    name: str
+    """Stage name: the key of its config table and of the model part it trains (e.g. ``"flow"``)."""
+    recipe: str
+    """Registered recipe that drives this stage (e.g. ``"likelihood"``, ``"adversarial"``)."""
+    fraction: float
+    """Default share of the run's steps spent in this stage (the shares of all stages sum to 1)."""
+    description: str = ""
+
+
+@dataclass(frozen=True)
 class ModelSpec:
     """A generative model a plugin offers."""
 
@@ -42,7 +59,10 @@ class ModelSpec:
     recipe: str = "adversarial"
     """Name of the training recipe that trains this model."""
     recipe_defaults: dict[str, Any] = field(default_factory=dict)
-    """The paper's optimisation settings, overriding the recipe's generic defaults."""
+    """The paper's optimisation settings, overriding the recipe's generic defaults (nested tables
+    are merged key by key, e.g. one sub-table per stage of a staged recipe)."""
+    stages: tuple[StageSpec, ...] = ()
+    """For ``recipe="staged"``: the stages, in training order, each with its recipe and share of the run."""
     train_defaults: dict[str, Any] = field(default_factory=dict)
     """Overrides of the core's generic training defaults (batch size, ...)."""
     quick_config: dict[str, Any] = field(default_factory=dict)
@@ -96,3 +116,10 @@ class RecipeSpec:
     """Subclass of :class:`pcgen.train.recipe.Recipe`."""
     config_class: type[BaseModel]
     description: str = ""
+    configure: Callable[[ModelSpec, Any], type[BaseModel]] | None = None
+    """Optional factory ``(model spec, registry) -> config class`` for recipes whose settings depend
+    on the model (e.g. one sub-table per stage); None: :attr:`config_class` serves every model."""
+
+    def config_class_for(self, model: ModelSpec, registry: Any) -> type[BaseModel]:
+        """The class that validates the ``[recipe]`` table of a run training ``model``."""
+        return self.configure(model, registry) if self.configure is not None else self.config_class
