@@ -11,7 +11,7 @@ import torch
 from conftest import ToyDataPlugin, quick_overrides
 from scipy.stats import wasserstein_distance
 
-from pcgen import AdversarialModel, DataInfo, ModelSpec
+from pcgen import AdversarialModel, DataInfo, ModelSpec, StagedModel
 from pcgen.config import load_config
 from pcgen.data.multiplicity import jet_condition, mask_for
 from pcgen.data.pointclouds import JET_FEATURES
@@ -58,15 +58,42 @@ def test_sample_shapes_and_zero_padding(spec: ModelSpec, particles: int) -> None
     assert (x[~mask] == 0).all()
 
 
+def adversarial_part(spec: ModelSpec, model: torch.nn.Module) -> AdversarialModel | None:
+    """The generator/critic pair of a model: the model itself, or the stage of a staged model that has one."""
+    if isinstance(model, AdversarialModel):
+        return model
+    if isinstance(model, StagedModel):
+        for stage in spec.stages:
+            part = model.part(stage.name)
+            if isinstance(part, AdversarialModel):
+                return part
+    return None
+
+
 def _critic_and_inputs(
     spec: ModelSpec, particles: int
 ) -> tuple[torch.nn.Module, torch.Tensor, torch.Tensor, torch.Tensor]:
-    model = build(spec, particles)
-    if not isinstance(model, AdversarialModel):
+    pair = adversarial_part(spec, build(spec, particles))
+    if pair is None:
         pytest.skip(f"{spec.name} has no critic")
     mask = masks(particles)
     x = torch.randn(6, particles, 3) * mask.unsqueeze(-1)
-    return model.critic, x, mask, jet_condition(mask)
+    return pair.critic, x, mask, jet_condition(mask)
+
+
+@pytest.mark.parametrize("loss", ["ls", "vanilla", "wgan-gp"])
+def test_every_adversarial_loss_takes_a_finite_step(spec: ModelSpec, loss: str) -> None:
+    from pcgen.train.adversarial import AdversarialConfig, AdversarialRecipe
+    from pcgen.train.recipe import Batch
+
+    pair = adversarial_part(spec, build(spec))
+    if pair is None:
+        pytest.skip(f"{spec.name} is not trained adversarially")
+    pair.train()
+    mask = masks()
+    batch = Batch(torch.rand(6, 30, 3) * mask.unsqueeze(-1), mask, jet_condition(mask))
+    logs = AdversarialRecipe(pair, AdversarialConfig(loss=loss, warmup_steps=0)).training_step(batch, 0, 0.0)
+    assert all(np.isfinite(v) for v in logs.values()), logs
 
 
 def test_padded_particles_do_not_influence_the_critic(spec: ModelSpec, particles: int) -> None:
@@ -86,8 +113,8 @@ def test_critic_is_permutation_invariant(spec: ModelSpec, particles: int) -> Non
 
 
 def _noise_api(spec: ModelSpec, particles: int) -> torch.nn.Module:
-    model = build(spec, particles)
-    gen = getattr(model, "generator", None)
+    pair = adversarial_part(spec, build(spec, particles))
+    gen = getattr(pair, "generator", None)
     if gen is None or not hasattr(gen, "sample_noise") or not hasattr(gen, "forward_from_noise"):
         pytest.skip(f"{spec.name} exposes no noise interface (sample_noise / forward_from_noise)")
     return gen

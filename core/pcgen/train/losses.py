@@ -8,6 +8,7 @@ from typing import Literal
 import torch
 import torch.nn.functional as F
 from torch import Tensor
+from torch.nn.attention import SDPBackend, sdpa_kernel
 
 LossName = Literal["ls", "vanilla", "wgan-gp"]
 
@@ -40,7 +41,9 @@ def gradient_penalty(critic: Callable[[Tensor], Tensor], real: Tensor, fake: Ten
     """WGAN-GP penalty (||grad||-1)^2 on per-cloud interpolates; padded particles carry no gradient."""
     alpha = torch.rand(real.shape[0], 1, 1, device=real.device, dtype=real.dtype)
     inter = (alpha * real + (1 - alpha) * fake).detach().requires_grad_(True)
-    scores = critic(inter)
+    # The penalty differentiates twice; fused attention kernels have no double backward.
+    with sdpa_kernel(SDPBackend.MATH):
+        scores = critic(inter)
     (grad,) = torch.autograd.grad(scores.sum(), inter, create_graph=True)
     grad = grad * mask.unsqueeze(-1).to(grad.dtype)
     return ((grad.flatten(1).norm(dim=1) - 1) ** 2).mean()

@@ -1,4 +1,4 @@
-"""The training loop shared by every recipe: batching, schedules' horizon, logging, evaluation, checkpoints."""
+"""The training loop shared by every recipe: batching, run progress, logging, evaluation, checkpoints."""
 
 from __future__ import annotations
 
@@ -21,16 +21,11 @@ from pcgen.train.data_prep import PreparedData
 from pcgen.train.recipe import Batch, Recipe
 from pcgen.train.tensorboard import RunLogger
 
-CALIBRATION_STEPS = 10
-"""Steps timed to turn a time budget into a step horizon for the learning-rate schedule."""
-
-
 @dataclass
 class LoopState:
     """What a checkpoint must remember besides the weights."""
 
     step: int = 0
-    time_horizon: int | None = None
     elapsed: float = 0.0
     best_value: float = float("inf")
 
@@ -134,16 +129,17 @@ class Trainer:
         budget = self.cfg.time_budget_minutes
         return bool(budget) and self.state.elapsed >= budget * 60
 
-    def _horizon(self) -> int | None:
-        """Steps the schedule spans: the step limit, or the time budget at the speed of the first steps."""
+    def _progress(self) -> float:
+        """Fraction of the run done, for schedules and stages: the larger of steps/limit and time/budget.
+
+        With no time budget it depends on the step alone, so runs are reproducible; with one, a
+        schedule spans the budget whatever each step costs (stages of unequal cost included).
+        """
         limit, budget = self._max_steps(), self.cfg.time_budget_minutes
-        if not budget:
-            return limit
-        if self.state.time_horizon is None and self.state.step >= CALIBRATION_STEPS and self.state.elapsed > 0:
-            self.state.time_horizon = max(1, int(self.state.step / self.state.elapsed * budget * 60))
-        if self.state.time_horizon is None:
-            return None
-        return min(limit, self.state.time_horizon) if limit else self.state.time_horizon
+        parts = [self.state.step / limit] if limit else []
+        if budget:
+            parts.append(self.state.elapsed / (budget * 60))
+        return min(1.0, max(parts)) if parts else 0.0
 
     def fit(self) -> bool:
         """Train until a limit is reached; returns False if interrupted (a checkpoint is saved either way)."""
@@ -157,9 +153,7 @@ class Trainer:
             with progress:
                 while not self._finished():
                     start = time.perf_counter()
-                    horizon = self._horizon()
-                    frac = self.state.step / horizon if horizon else 0.0
-                    logs = self.recipe.training_step(self._batch(self.state.step), self.state.step, frac)
+                    logs = self.recipe.training_step(self._batch(self.state.step), self.state.step, self._progress())
                     self.state.elapsed += time.perf_counter() - start
                     self.state.step += 1
                     self._after_step(logs, progress, task)
@@ -182,7 +176,8 @@ class Trainer:
         if step % self.cfg.checkpoint_every == 0:
             self.save()
         losses = "  ".join(f"{k.split('/')[-1]} {v:.3f}" for k, v in logs.items() if k.startswith("loss/"))
-        total = self._max_steps() or self._horizon()
+        progress_done = self._progress()
+        total = self._max_steps() or (int(step / progress_done) if progress_done > 0 else None)
         progress.update(task, completed=step, total=total, info=losses)
 
     def _progress_bar(self) -> Progress:

@@ -8,12 +8,10 @@ real particle's output or a score.
 
 from __future__ import annotations
 
-import contextlib
 
 import torch
 from pcgen.nn import MaskedMultiheadAttention, apply_mask
 from torch import Tensor, nn
-from torch.nn.attention import SDPBackend, sdpa_kernel
 
 from pcgen_tf_refiner.config import TFRefinerConfig
 from pcgen_tf_refiner.flow import FlowModel
@@ -141,12 +139,6 @@ class Critic(nn.Module):
         self.class_token = nn.Parameter(torch.ones(1, 1, d))
 
     def forward(self, x: Tensor, mask: Tensor, cond: Tensor | None = None) -> Tensor:
-        # WGAN-GP differentiates the critic's input gradient again; PyTorch's fused attention kernels have
-        # no double backward (CPU and CUDA), its math kernel has. So with gradients on, use the math kernel.
-        with sdpa_kernel(SDPBackend.MATH) if torch.is_grad_enabled() else contextlib.nullcontext():
-            return self._score(x, mask)
-
-    def _score(self, x: Tensor, mask: Tensor) -> Tensor:
         mask = mask.bool()
         x = apply_mask(x, mask)
         tokens = torch.cat([self.class_token.expand(x.shape[0], -1, -1), self.embed(x)], dim=1)
