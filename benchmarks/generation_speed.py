@@ -1,6 +1,7 @@
 """Generation time per jet: a model plugin's generator vs Pythia 8 + FastJet, measured in one run.
 
-    .venv/bin/python benchmarks/generation_speed.py [--plugin igapt] [--jets 300] [--json out.json]
+    .venv/bin/python benchmarks/generation_speed.py [--plugins igapt tf-refiner:vnf tf-refiner:tf]
+                                                    [--jets 300] [--json out.json]
 
 Pythia's time covers event generation, the detector-like step, clustering and the JetNet-like
 constituent arrays for one jet (single process). The model's time is an untrained generator's
@@ -65,7 +66,7 @@ def machine() -> str:
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--plugin", default="igapt")
+    parser.add_argument("--plugins", nargs="+", default=["igapt"], help="models; NAME:VARIANT picks a variant")
     parser.add_argument("--jets", type=int, default=300, help="Pythia jets to time")
     parser.add_argument("--particles", type=int, default=30)
     parser.add_argument("--jet-type", default="t")
@@ -75,31 +76,36 @@ def main() -> None:
     device = torch.device("cuda" if args.device == "auto" and torch.cuda.is_available() else
                           ("cpu" if args.device == "auto" else args.device))
 
-    spec = load_registry().model(args.plugin)
-    model = spec.build(spec.config_class(), DataInfo(args.particles, JET_FEATURES)).eval().to(device)
-    per_batch: dict[int, float] = {}
-    for batch in batch_sizes(device):
-        try:
-            per_batch[batch] = model_seconds_per_jet(model, args.particles, batch, device)
-        except torch.OutOfMemoryError:
-            break
-    best_batch = min(per_batch, key=per_batch.get)
-    model_us = per_batch[best_batch] * 1e6
+    registry = load_registry()
     pythia_us = pythia_seconds_per_jet(args.jets, args.jet_type, args.particles) * 1e6 if device.type == "cpu" else None
-
-    result = {
-        "machine": machine(), "device": str(device), "plugin": args.plugin, "particles": args.particles,
-        "model_us_per_jet": {str(b): round(s * 1e6, 2) for b, s in per_batch.items()},
-        "model_best_us_per_jet": round(model_us, 2), "model_best_batch": best_batch,
-        "pythia_us_per_jet": round(pythia_us, 1) if pythia_us else None,
-        "speed_up_vs_pythia": round(pythia_us / model_us, 1) if pythia_us else None,
-    }
+    result: dict = {"machine": machine(), "device": str(device), "particles": args.particles,
+                    "pythia_us_per_jet": round(pythia_us, 1) if pythia_us else None, "models": {}}
     print(f"machine: {result['machine']}")
-    for b, us in result["model_us_per_jet"].items():
-        print(f"{args.plugin} generator, batch {b:>6}: {us:10.2f} µs/jet")
     if pythia_us:
         print(f"Pythia 8 + FastJet ({args.jet_type}, 1 process): {pythia_us:10.1f} µs/jet")
-        print(f"ratio Pythia / {args.plugin}: {result['speed_up_vs_pythia']}x")
+    for name in args.plugins:
+        plugin, _, variant = name.partition(":")
+        spec = registry.model(plugin)
+        torch.manual_seed(0)
+        model = spec.build(spec.config_class(), DataInfo(args.particles, JET_FEATURES)).eval().to(device)
+        model.select_variant(variant or None)
+        per_batch: dict[int, float] = {}
+        for batch in batch_sizes(device):
+            try:
+                per_batch[batch] = model_seconds_per_jet(model, args.particles, batch, device)
+            except torch.OutOfMemoryError:
+                break
+        best_batch = min(per_batch, key=per_batch.get)
+        model_us = per_batch[best_batch] * 1e6
+        result["models"][name] = {
+            "us_per_jet": {str(b): round(s * 1e6, 2) for b, s in per_batch.items()},
+            "best_us_per_jet": round(model_us, 2), "best_batch": best_batch,
+            "speed_up_vs_pythia": round(pythia_us / model_us, 1) if pythia_us else None,
+        }
+        for b, us in result["models"][name]["us_per_jet"].items():
+            print(f"{name:16s} batch {b:>6}: {us:10.2f} µs/jet")
+        if pythia_us:
+            print(f"{name:16s} ratio Pythia / model: {pythia_us / model_us:.1f}x")
     if args.json:
         with open(args.json, "w") as handle:
             json.dump(result, handle, indent=2)
