@@ -1,4 +1,4 @@
-"""Shared neural building blocks for point-cloud models: masking helpers and masked attention.
+"""Shared neural building blocks for point-cloud models: masking helpers, masked attention, mean-field blocks.
 
 Plugins import these as ``from pcgen.nn import ...``; see :mod:`pcgen.nn.attention` for shapes.
 """
@@ -12,6 +12,13 @@ from pcgen.nn.attention import (
     PoolingByMultiheadAttention,
     SelfAttentionBlock,
 )
+from pcgen.nn.mean_field import (
+    ConditionalGLU,
+    MeanFieldAttention,
+    MeanFieldBlock,
+    MeanFieldEncoder,
+    normalize_linear_layers,
+)
 from pcgen.nn.masking import (
     apply_mask,
     attention_key_padding,
@@ -24,10 +31,14 @@ from pcgen.nn.masking import (
 )
 
 __all__ = [
+    "ConditionalGLU",
     "FeedForward",
     "InducedParticleAttentionBlock",
     "InducedSetAttentionBlock",
     "MaskedMultiheadAttention",
+    "MeanFieldAttention",
+    "MeanFieldBlock",
+    "MeanFieldEncoder",
     "MultiheadAttentionBlock",
     "PoolingByMultiheadAttention",
     "SelfAttentionBlock",
@@ -38,5 +49,6 @@ __all__ = [
     "masked_mean",
     "masked_sum",
     "multiplicity",
+    "normalize_linear_layers",
     "safe_key_padding",
 ]
