@@ -12,6 +12,7 @@ from pcgen.nn.attention import (
     PoolingByMultiheadAttention,
     SelfAttentionBlock,
 )
+from pcgen.nn.conditioning import check_condition, particle_and_global_noise
 from pcgen.nn.mean_field import (
     ConditionalGLU,
     MeanFieldAttention,
@@ -44,11 +45,13 @@ __all__ = [
     "SelfAttentionBlock",
     "apply_mask",
     "attention_key_padding",
+    "check_condition",
     "has_particles",
     "mask_from_multiplicity",
     "masked_mean",
     "masked_sum",
     "multiplicity",
     "normalize_linear_layers",
+    "particle_and_global_noise",
     "safe_key_padding",
 ]

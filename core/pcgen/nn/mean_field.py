@@ -28,6 +28,7 @@ from torch import Tensor, nn
 from torch.nn.utils import parametrize
 from torch.nn.utils.parametrizations import spectral_norm
 
+from pcgen.nn.conditioning import check_condition
 from pcgen.nn.masking import apply_mask, masked_mean, safe_key_padding
 
 AttentionKind = Literal["dot", "l2"]
@@ -135,12 +136,6 @@ class ConditionalGLU(nn.Module):
         return self.value(torch.cat([h, cond], dim=-1)) * torch.sigmoid(self.gate(cond))
 
 
-def check_condition(cond: Tensor | None, cond_dim: int) -> Tensor:
-    """``cond`` if it is ``(B, cond_dim)``, else a ``ValueError``."""
-    if cond is None or cond.ndim != 2 or cond.shape[1] != cond_dim:
-        shape = None if cond is None else tuple(cond.shape)
-        raise ValueError(f"cond must be (B, {cond_dim}), got {shape}")
-    return cond
 
 
 class MeanFieldBlock(nn.Module):

@@ -21,7 +21,15 @@ from __future__ import annotations
 from collections.abc import Sequence
 
 import torch
-from pcgen.nn import FeedForward, InducedSetAttentionBlock, PoolingByMultiheadAttention, apply_mask, masked_mean
+from pcgen.nn import (
+    FeedForward,
+    InducedSetAttentionBlock,
+    PoolingByMultiheadAttention,
+    apply_mask,
+    check_condition,
+    masked_mean,
+    particle_and_global_noise,
+)
 from torch import Tensor, nn
 
 from pcgen_gast.config import GASTConfig
@@ -68,13 +76,6 @@ class GASTBlock(nn.Module):
         return self.isab(self.concat(x, g, mask), mask)
 
 
-def _check_cond(cond: Tensor | None, cond_dim: int) -> Tensor:
-    if cond is None or cond.ndim != 2 or cond.shape[1] != cond_dim:
-        shape = None if cond is None else tuple(cond.shape)
-        raise ValueError(f"cond must be (B, {cond_dim}), got {shape}")
-    return cond
-
-
 class GASTGenerator(nn.Module):
     """Noise -> particles: embedded particle noise, transformed by GAST blocks whose global
     feature is ``z`` (latent noise + condition) first and the masked set mean after; then
@@ -104,11 +105,7 @@ class GASTGenerator(nn.Module):
 
         Returns ``(particle_noise (B, N, P), latent_noise (B, L))``, on the generator's device.
         """
-        batch, num_particles = mask.shape
-        ref = self.output.weight
-        particle = torch.randn(batch, num_particles, self.config.particle_noise_dim, device=ref.device, dtype=ref.dtype)
-        latent = torch.randn(batch, self.config.latent_dim, device=ref.device, dtype=ref.dtype)
-        return particle, latent
+        return particle_and_global_noise(mask, self.config.particle_noise_dim, self.config.latent_dim, self.output.weight)
 
     def forward(self, mask: Tensor, cond: Tensor | None = None) -> Tensor:
         return self.forward_from_noise(self.sample_noise(mask), mask, cond)
@@ -117,7 +114,7 @@ class GASTGenerator(nn.Module):
         """The global feature of the first block: ``z`` ``(B, D)`` from latent noise and condition."""
         z = self.latent_embed(latent_noise * self.config.latent_noise_std)
         if self.cond_embed is not None:
-            z = z + self.cond_embed(_check_cond(cond, self.cond_dim).to(z.dtype))
+            z = z + self.cond_embed(check_condition(cond, self.cond_dim).to(z.dtype))
         return z
 
     def forward_from_noise(self, noise: Sequence[Tensor], mask: Tensor, cond: Tensor | None = None) -> Tensor:
@@ -169,7 +166,7 @@ class GASTDiscriminator(nn.Module):
     def forward(self, x: Tensor, mask: Tensor, cond: Tensor | None = None) -> Tensor:
         mask = mask.bool()
         h = apply_mask(self.particle_embed(apply_mask(x, mask)), mask)
-        c = None if self.cond_embed is None else self.cond_embed(_check_cond(cond, self.cond_dim).to(h.dtype))
+        c = None if self.cond_embed is None else self.cond_embed(check_condition(cond, self.cond_dim).to(h.dtype))
         for block in self.blocks:
             g = masked_mean(h, mask)
             h = block(h, g if c is None else g + c, mask)

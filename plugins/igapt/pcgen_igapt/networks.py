@@ -14,8 +14,10 @@ from pcgen.nn import (
     InducedParticleAttentionBlock,
     PoolingByMultiheadAttention,
     apply_mask,
+    check_condition,
     masked_mean,
     masked_sum,
+    particle_and_global_noise,
 )
 from torch import Tensor, nn
 
@@ -42,13 +44,6 @@ def _run_blocks(blocks: nn.ModuleList, x: Tensor, z: Tensor, mask: Tensor, resid
         x_new, z = block(x, z, mask)
         x = x + x_new if residual else x_new
     return x, z
-
-
-def _check_cond(cond: Tensor | None, cond_dim: int) -> Tensor:
-    if cond is None or cond.ndim != 2 or cond.shape[1] != cond_dim:
-        shape = None if cond is None else tuple(cond.shape)
-        raise ValueError(f"cond must be (B, {cond_dim}), got {shape}")
-    return cond
 
 
 class IGAPTGenerator(nn.Module):
@@ -78,11 +73,7 @@ class IGAPTGenerator(nn.Module):
 
         Returns ``(particle_noise (B, N, P), jet_noise (B, J))``, on the generator's device.
         """
-        batch, num_particles = mask.shape
-        ref = self.output.weight
-        particle = torch.randn(batch, num_particles, self.config.particle_noise_dim, device=ref.device, dtype=ref.dtype)
-        jet = torch.randn(batch, self.config.jet_noise_dim, device=ref.device, dtype=ref.dtype)
-        return particle, jet
+        return particle_and_global_noise(mask, self.config.particle_noise_dim, self.config.jet_noise_dim, self.output.weight)
 
     def forward(self, mask: Tensor, cond: Tensor | None = None) -> Tensor:
         return self.forward_from_noise(self.sample_noise(mask), mask, cond)
@@ -99,7 +90,7 @@ class IGAPTGenerator(nn.Module):
         x = apply_mask(self.particle_embed(scaled), mask)
         z = self.jet_embed(jet_noise * self.config.jet_noise_std)
         if self.cond_embed is not None:
-            z = z + self.cond_embed(_check_cond(cond, self.cond_dim).to(z.dtype))
+            z = z + self.cond_embed(check_condition(cond, self.cond_dim).to(z.dtype))
         x, _ = _run_blocks(self.blocks, x, z, mask, self.config.block_residual)
         return apply_mask(torch.tanh(self.output(x)), mask)
 
@@ -139,7 +130,7 @@ class IGAPTDiscriminator(nn.Module):
         h = apply_mask(self.particle_embed(apply_mask(x, mask)), mask)
         pooled = [masked_mean(h, mask), masked_sum(h, mask) / self.max_particles]
         if self.use_cond:
-            pooled.append(_check_cond(cond, self.cond_dim).to(h.dtype))
+            pooled.append(check_condition(cond, self.cond_dim).to(h.dtype))
         z = self.global_embed(torch.cat(pooled, dim=-1))
         h, _ = _run_blocks(self.blocks, h, z, mask, self.config.block_residual)
         return self.output(self.pool(h, mask).flatten(1)).squeeze(-1)

@@ -14,7 +14,7 @@ import torch
 import torch.nn.functional as F
 from pcgen import AdversarialModel
 from pcgen.nn.masking import apply_mask
-from pcgen.nn.mean_field import MeanFieldEncoder, check_condition, normalize_linear_layers
+from pcgen.nn import MeanFieldEncoder, check_condition, normalize_linear_layers
 from torch import Tensor, nn
 
 from pcgen_mdma.config import MDMAConfig
