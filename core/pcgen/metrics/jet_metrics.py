@@ -16,6 +16,8 @@ value. ``compute()`` returns ``tensor([value, error])`` in float64. Every random
 
 from __future__ import annotations
 
+from abc import ABC, abstractmethod
+
 import contextlib
 import functools
 import hashlib
@@ -147,7 +149,7 @@ def fpd_sample_range(min_samples: int, max_samples: int, available: int) -> tupl
 # ------------------------------------------------------------------------------------------------
 
 
-class JetPairMetric(Metric):
+class JetPairMetric(Metric, ABC):
     """Base class: accumulates real and generated jets; a subclass turns them into (value, error)."""
 
     is_differentiable = False
@@ -189,10 +191,11 @@ class JetPairMetric(Metric):
             raise RuntimeError(f"{type(self).__name__}.compute() called before any update()")
         return dim_zero_cat(state).cpu()
 
+    @abstractmethod
     def _value(
         self, real: np.ndarray, real_mask: np.ndarray, fake: np.ndarray, fake_mask: np.ndarray
     ) -> tuple[float, float]:
-        raise NotImplementedError
+        """``(value, error)`` of the metric on physical, zero-padded arrays."""
 
 
 class _BootstrappedW1(JetPairMetric):
