@@ -43,7 +43,9 @@ class DataConfig(StrictModel):
 
     dataset: str = Field("pythia", description="Registered data set: 'pythia', 'jetnet' or 'file'.")
     jet_type: Literal["g", "q", "t", "w", "z"] = Field("t", description="g, q (light quark), t, w or z jets.")
-    num_particles: int = Field(30, ge=1, le=1024, description="Leading constituents kept per jet (N).")
+    num_particles: int = Field(
+        30, ge=1, le=4096, description="Leading constituents kept per jet, or hits per shower (N)."
+    )
     num_jets: int = Field(10_000, ge=20, description="Jets to generate (pythia data set).")
     seed: int = Field(0, ge=0, description="Seed of the generated data set.")
     workers: int = Field(0, ge=0, description="Processes for generation; 0 = all cores.")
