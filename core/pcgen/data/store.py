@@ -90,7 +90,7 @@ def read_pointclouds(path: Path, max_particles: int | None = None) -> PointCloud
     JetNet's loader does. Raises :class:`DataError` naming the file for anything unusable.
     """
     path = Path(path)
-    with _open_hdf5(path) as f:
+    with open_hdf5(path) as f:
         particles_ds, globals_ds = _checked_datasets(f, path)
         if max_particles is not None and max_particles > particles_ds.shape[1]:
             raise DataError(
@@ -114,26 +114,31 @@ def read_pointclouds(path: Path, max_particles: int | None = None) -> PointCloud
 def read_meta(path: Path) -> dict[str, Any]:
     """The ``meta`` attribute of a file written by :func:`write_pointclouds` (``{}`` if it has none)."""
     path = Path(path)
-    with _open_hdf5(path) as f:
+    with open_hdf5(path) as f:
         return _meta(f.attrs, path)
 
 
 def num_clouds(path: Path) -> int:
     """How many clouds a valid file holds, without reading the arrays."""
     path = Path(path)
-    with _open_hdf5(path) as f:
+    with open_hdf5(path) as f:
         particles_ds, _ = _checked_datasets(f, path)
         return int(particles_ds.shape[0])
 
 
 @contextmanager
-def _open_hdf5(path: Path) -> Iterator[Any]:
+def open_hdf5(path: Path, how_to_fix: str = "") -> Iterator[Any]:
+    """Open an HDF5 file for reading; a missing, folder or unreadable path is a :class:`DataError`.
+
+    ``how_to_fix`` replaces the default hint (how to make or fetch jet data) in the message.
+    """
     import h5py
 
+    hint = how_to_fix or _HOW_TO_FIX
     if not path.exists():
-        raise DataFileNotFoundError(f"data file {path} does not exist; {_HOW_TO_FIX}")
+        raise DataFileNotFoundError(f"data file {path} does not exist; {hint}")
     if path.is_dir():
-        raise DataError(f"data file {path} is a folder, not an HDF5 file; {_HOW_TO_FIX}")
+        raise DataError(f"data file {path} is a folder, not an HDF5 file; {hint}")
     try:
         f = h5py.File(path, "r")
     except OSError as err:
