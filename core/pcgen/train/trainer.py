@@ -62,6 +62,8 @@ class Trainer:
         self.state = LoopState()
         self.logger = RunLogger(self.run_dir / "tensorboard")
         self.steps_per_epoch = max(1, len(data.x) // self.cfg.batch_size)
+        self._epoch: int | None = None
+        self._perm = torch.empty(0, dtype=torch.long)
         self.recipe.model.to(self.device)
 
     # -- checkpoints ---------------------------------------------------------------------------
@@ -110,7 +112,7 @@ class Trainer:
     def _batch(self, step: int) -> Batch:
         """The batch of a step: each epoch's permutation depends only on (seed, epoch), so resuming is exact."""
         epoch, position = divmod(step, self.steps_per_epoch)
-        if getattr(self, "_epoch", None) != epoch:
+        if self._epoch != epoch:
             gen = torch.Generator().manual_seed(self.cfg.seed * 1_000_003 + epoch)
             self._perm, self._epoch = torch.randperm(len(self.data.x), generator=gen), epoch
         idx = self._perm[position * self.cfg.batch_size : (position + 1) * self.cfg.batch_size]
