@@ -335,3 +335,15 @@ def test_evaluate_with_efps_and_progress(capsys):
     assert table.scales == {"w1m": 1e3, "w1p": 1e3, "w1efp": 1e5, "fpd": 1e3, "kpd": 1e6} | {
         f"w1p_{f}": 1e3 for f in ("eta_rel", "phi_rel", "pt_rel")
     }
+
+
+def test_add_rows_keeps_a_shared_truth_row_once_and_adds_the_others() -> None:
+    from pcgen.metrics.evaluate import MetricTable
+
+    first = MetricTable(rows={"truth": {"w1m": (1.0, 0.1)}, "a": {"w1m": (2.0, 0.2)}}, scales={"w1m": 1e3},
+                        columns=["w1m"])
+    second = MetricTable(rows={"truth": {"w1m": (9.0, 0.9)}, "b": {"w1m": (3.0, 0.3)}}, scales={"w1m": 1e3},
+                         columns=["w1m"])
+    merged = first.add_rows(second)
+    assert list(merged.rows) == ["truth", "a", "b"]
+    assert merged.rows["truth"]["w1m"] == (1.0, 0.1)

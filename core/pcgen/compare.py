@@ -41,7 +41,7 @@ def compare(
         if not result.completed:
             raise KeyboardInterrupt
         part = result.table
-        table = part if table is None else _with_rows(table, part)
+        table = part if table is None else table.add_rows(part)
         fakes[cfg.run.plugin] = read_pointclouds(result.run_dir / "samples.h5")
     assert table is not None
     (out_dir / "metrics.md").write_text(table.to_markdown() + "\n")
@@ -52,11 +52,3 @@ def compare(
     console.print(table.to_rich(title="comparison (same data, split, seed, budget)"))
     console.print(f"comparison folder: {out_dir}")
     return out_dir, table
-
-
-def _with_rows(table: MetricTable, part: MetricTable) -> MetricTable:
-    """Add a run's model rows; its truth row is the same as the first run's (same data, same seed)."""
-    for name, row in part.rows.items():
-        if name not in table.rows:
-            table.rows[name] = row
-    return table

@@ -124,6 +124,12 @@ class MetricTable:
             table.add_row(row, *(self.cell(row, m) for m in columns))
         return table
 
+    def add_rows(self, other: MetricTable) -> MetricTable:
+        """Add ``other``'s rows that this table lacks (e.g. another model's; a shared truth row is kept once)."""
+        for name, row in other.rows.items():
+            self.rows.setdefault(name, row)
+        return self
+
     def to_dict(self) -> dict[str, Any]:
         """JSON-safe dict (non-finite numbers become None)."""
         rows = {r: {m: [_json_float(v), _json_float(e)] for m, (v, e) in row.items()} for r, row in self.rows.items()}

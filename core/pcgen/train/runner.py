@@ -109,7 +109,7 @@ def final_evaluation(trainer: Trainer, console: Console, show_progress: bool = T
         write_pointclouds(fake, trainer.run_dir / ("samples.h5" if i == 0 else f"samples-{variant}.h5"))
         part = evaluate(real, fake, reference if i == 0 else None, specs, run.eval, progress=show_progress,
                         model_name=name)
-        table = part if table is None else _merge(table, part)
+        table = part if table is None else table.add_rows(part)
         fakes[name] = fake
     (trainer.run_dir / "metrics.json").write_text(json.dumps(table.to_dict(), indent=2))
     (trainer.run_dir / "metrics.md").write_text(table.to_markdown() + "\n")
@@ -120,9 +120,4 @@ def final_evaluation(trainer: Trainer, console: Console, show_progress: bool = T
     trainer.logger.hparams(trainer.resolved.to_dict(), flat)
     console.print(table.to_rich())
     console.print(f"run folder: {trainer.run_dir}")
-    return table
-
-
-def _merge(table: Any, part: Any) -> Any:
-    table.rows.update(part.rows)
     return table
