@@ -8,22 +8,26 @@ from pcgen.specs import DatasetSpec, MetricSpec, RecipeSpec
 
 @hookimpl
 def pcgen_register_datasets() -> list[DatasetSpec]:
+    from pcgen.data.shower_sim import CALO_DATASETS
     from pcgen.data.sources import DATASETS
 
-    return list(DATASETS)
+    return list(DATASETS) + list(CALO_DATASETS)
 
 
 @hookimpl
 def pcgen_register_metrics() -> list[MetricSpec]:
     from pcgen.metrics.jet_metrics import JET_METRICS
+    from pcgen.metrics.shower_metrics import SHOWER_METRICS
 
-    return list(JET_METRICS)
+    return list(JET_METRICS) + list(SHOWER_METRICS)
 
 
 @hookimpl
 def pcgen_register_recipes() -> list[RecipeSpec]:
     from pcgen.train.adversarial import ADVERSARIAL
+    from pcgen.train.autoregressive import AUTOREGRESSIVE
     from pcgen.train.likelihood import LIKELIHOOD
+    from pcgen.train.objective import OBJECTIVE
     from pcgen.train.staged import STAGED
 
-    return [ADVERSARIAL, LIKELIHOOD, STAGED]
+    return [ADVERSARIAL, LIKELIHOOD, OBJECTIVE, AUTOREGRESSIVE, STAGED]

@@ -48,6 +48,14 @@ def _user_errors() -> tuple[type[Exception], ...]:
     return (ConfigError, PluginError, DataError, CheckpointError, FileNotFoundError)
 
 
+DATA_HELP = "Data set, e.g. pythia (default), jetnet, file, calo-photons (same as --set data.dataset=NAME)."
+
+
+def _with_data(data: str | None, overrides: list[str] | None) -> list[str]:
+    """The ``--set`` overrides, preceded by ``data.dataset=<data>`` when ``--data`` is given."""
+    return ([f'data.dataset="{data}"'] if data else []) + list(overrides or [])
+
+
 def _version(value: bool) -> None:
     if value:
         out.print(f"pcgen {__version__}")
@@ -133,6 +141,7 @@ def _parse_shards(text: str) -> list[int]:
 @app.command("run")
 def run_command(
     plugin: Annotated[Optional[str], typer.Option(help="Model to train (see `pcgen plugins`).")] = None,
+    data: Annotated[Optional[str], typer.Option(help=DATA_HELP)] = None,
     config: Annotated[Optional[Path], typer.Option(help="TOML config file.")] = None,
     set_: Annotated[Optional[list[str]], typer.Option("--set", help="Override: KEY=VALUE, e.g. train.max_steps=500.")] = None,
     resume: Annotated[Optional[Path], typer.Option(help="Continue the interrupted run in this folder.")] = None,
@@ -147,7 +156,7 @@ def run_command(
         if resume:
             resolved = resume_config(resume, set_ or [], registry)
         else:
-            resolved = load_config(config, set_ or [], registry, plugin=plugin)
+            resolved = load_config(config, _with_data(data, set_), registry, plugin=plugin)
         result = execute(resolved, registry, run_dir=resume, resume=resume is not None, console=console,
                          show_progress=not quiet)
     except (*_user_errors(),) as err:
@@ -160,6 +169,7 @@ def run_command(
 @app.command("compare")
 def compare_command(
     plugins: Annotated[str, typer.Option(help="Comma-separated models, e.g. 'igapt,gast,mdma'.")],
+    data: Annotated[Optional[str], typer.Option(help=DATA_HELP)] = None,
     config: Annotated[Optional[Path], typer.Option(help="TOML config shared by all models.")] = None,
     set_: Annotated[Optional[list[str]], typer.Option("--set", help="Override for all: KEY=VALUE.")] = None,
     out_dir: Annotated[Optional[Path], typer.Option("--out", help="Comparison folder (default runs/compare-<time>).")] = None,
@@ -174,7 +184,7 @@ def compare_command(
     if len(set(names)) != len(names):
         _fail(f"--plugins names a model twice: {plugins}")
     try:
-        compare(names, config, set_ or [], _registry(), out_dir, console, show_progress=not quiet)
+        compare(names, config, _with_data(data, set_), _registry(), out_dir, console, show_progress=not quiet)
     except (*_user_errors(),) as err:
         _fail(str(err))
 
@@ -188,6 +198,7 @@ def sample_command(
     batch_size: Annotated[int, typer.Option(help="Clouds per forward pass.")] = 1024,
     device: Annotated[str, typer.Option(help="cpu, cuda or auto.")] = "auto",
     variant: Annotated[Optional[str], typer.Option(help="Sampling variant of models that have several.")] = None,
+    multiplicity: Annotated[str, typer.Option(help="auto, data (training distribution) or model (e.g. a stop token).")] = "auto",
 ) -> None:
     """Generate point clouds from a trained model, written in pcgen's HDF5 format (JetNet layout)."""
     from rich.progress import Progress
@@ -203,7 +214,8 @@ def sample_command(
         trained = load_trained(checkpoint, _registry(), dev)
         with Progress(console=console) as bar:
             task = bar.add_task("sampling", total=n)
-            clouds = trained.generate(n, batch_size, seed, dev, progress=lambda k: bar.advance(task, k), variant=variant)
+            clouds = trained.generate(n, batch_size, seed, dev, progress=lambda k: bar.advance(task, k), variant=variant,
+                                       multiplicity=multiplicity)
         write_pointclouds(clouds, out_file)
     except (ValueError, *_user_errors()) as err:
         _fail(str(err))
@@ -219,10 +231,11 @@ def eval_command(
     efp: Annotated[bool, typer.Option(help="Compute EFP metrics (W1EFP, FPD, KPD).")] = True,
     markdown: Annotated[Optional[Path], typer.Option(help="Also write the table as Markdown here.")] = None,
 ) -> None:
-    """The metric table (JetNet protocol) of generated vs real clouds, with the truth baseline."""
+    """The metric table of generated vs real clouds (jets: JetNet protocol; showers: shower observables),
+    with the truth baseline."""
     from pcgen.config import EvalConfig
     from pcgen.data.store import read_pointclouds
-    from pcgen.metrics.evaluate import evaluate
+    from pcgen.metrics.evaluate import evaluate, metrics_for_kind
 
     try:
         registry = _registry()
@@ -233,7 +246,9 @@ def eval_command(
             real, ref = real.subset(slice(0, half)), real.subset(slice(half, 2 * half))
         k = min(n, len(fake), len(real), len(ref) if ref is not None else n)
         cfg = EvalConfig(num_jets=max(k, 20), efp=efp)
-        specs = [m for m in registry.metrics.values() if m.kind == "jets"]
+        if fake.kind != real.kind:
+            _fail(f"{samples} holds {fake.kind} but {reference} holds {real.kind}; compare like with like")
+        specs = metrics_for_kind(registry, real.kind)
         table = evaluate(real.subset(slice(0, k)), fake.subset(slice(0, k)),
                          ref.subset(slice(0, k)) if ref is not None else None, specs, cfg)
     except (ValueError, *_user_errors()) as err:

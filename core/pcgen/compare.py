@@ -26,7 +26,7 @@ def compare(
     show_progress: bool = True,
 ) -> tuple[Path, MetricTable]:
     """Train and evaluate each model with the same settings; write one table and one figure for all."""
-    from pcgen.plots import distribution_figure
+    from pcgen.plots import figure_for_kind
 
     console = console or Console(stderr=True)
     resolved = [load_config(config, overrides, registry, plugin=p) for p in plugins]  # validate all first
@@ -48,7 +48,8 @@ def compare(
     (out_dir / "metrics.json").write_text(json.dumps(table.to_dict(), indent=2))
     _, test = load_clouds(resolved[0], registry, progress=False).split(first.data.train_fraction, first.data.split_seed)
     real = test.subset(slice(0, min(len(test), first.eval.num_jets)))
-    distribution_figure(real, fakes).savefig(out_dir / "distributions.png", dpi=110, bbox_inches="tight")
+    kind = registry.dataset(first.data.dataset).kind
+    figure_for_kind(kind, real, fakes).savefig(out_dir / "distributions.png", dpi=110, bbox_inches="tight")
     console.print(table.to_rich(title="comparison (same data, split, seed, budget)"))
     console.print(f"comparison folder: {out_dir}")
     return out_dir, table

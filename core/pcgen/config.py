@@ -80,8 +80,8 @@ class EvalConfig(StrictModel):
     num_batches: int = Field(5, ge=2, description="Bootstrap batches for W1 errors.")
     efp: bool = Field(True, description="Compute EFP-based metrics (W1 EFP, FPD, KPD).")
     metrics: list[str] | None = Field(None, description="Metric names to compute; None = all for the data kind.")
-    during_training: list[str] = Field(
-        default_factory=lambda: ["w1m", "w1p"], description="Cheap metrics evaluated every eval_every steps."
+    during_training: list[str] | None = Field(
+        None, description="Metrics evaluated every eval_every steps; None = the data kind's cheap ones (jets: w1m, w1p)."
     )
 
 
@@ -197,8 +197,10 @@ def load_run_config(path: Path | None = None, overrides: list[str] | None = None
 class ResolvedConfig:
     """A run config whose ``model`` and ``recipe`` tables were validated by the plugin's classes.
 
-    The plugin's paper defaults (``ModelSpec.train_defaults`` / ``recipe_defaults``) sit between
-    the core's generic defaults and what the user wrote: the user always wins.
+    Defaults are layered: the core's generic ones, then the plugin's paper values
+    (``ModelSpec.train_defaults`` / ``recipe_defaults``), then the data set's
+    (``DatasetSpec.config_defaults``, e.g. hits per shower and a batch size that fits them), then
+    what the user wrote: the user always wins.
     """
 
     def __init__(self, run: RunConfig, model: BaseModel, recipe: BaseModel) -> None:
@@ -219,6 +221,9 @@ def resolve(raw: dict[str, Any], registry: Any) -> ResolvedConfig:
     if not isinstance(plugin, str):
         raise ConfigError(f"'plugin' must be a model name, got {plugin!r}")
     spec = registry.model(plugin)
+    dataset = raw.get("data", {}).get("dataset", DataConfig.model_fields["dataset"].default)
+    if isinstance(dataset, str) and dataset in registry.datasets:
+        raw = _merge_tables(registry.dataset(dataset).config_defaults, raw)
     raw["train"] = {**spec.train_defaults, **raw.get("train", {})}
     raw["recipe"] = _merge_tables(spec.recipe_defaults, raw.get("recipe", {}))
     run = validate_section(RunConfig, raw, "")

@@ -23,9 +23,19 @@ class GenerativeModel(nn.Module, ABC):
     variants: ClassVar[tuple[str, ...]] = ("default",)
     """Names of the ways this model can sample (e.g. a flow alone or flow + refiner); the first is the default."""
 
+    draws_multiplicity: ClassVar[bool] = False
+    """True for a model that decides each cloud's multiplicity itself (e.g. where it draws a stop
+    token): generation then calls :meth:`sample_with_multiplicity` instead of taking multiplicities
+    from the training data."""
+
     @abstractmethod
     def sample(self, mask: Tensor, cond: Tensor) -> Tensor:
         """Generate point clouds with the given masks with the selected variant; padded entries must be zero."""
+
+    def sample_with_multiplicity(self, num: int, max_particles: int) -> tuple[Tensor, Tensor]:
+        """``num`` clouds whose multiplicities the model draws: ``(x (num, N, F), mask (num, N))``,
+        padded entries zero (models with :attr:`draws_multiplicity` implement it)."""
+        raise NotImplementedError(f"{type(self).__name__} takes its multiplicities from the data")
 
     @property
     def variant(self) -> str:

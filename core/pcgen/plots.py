@@ -1,4 +1,4 @@
-"""Distribution figures: real vs generated jets, each panel with a generated/real ratio below.
+"""Distribution figures: real vs generated jets or showers, each panel with a generated/real ratio below.
 
 Figures are built with the Agg canvas (no display, no pyplot state): save them with
 ``fig.savefig(path)``; ``plt.close(fig)`` is harmless but not needed.
@@ -7,6 +7,7 @@ Figures are built with the Agg canvas (no display, no pyplot state): save them w
 from __future__ import annotations
 
 import itertools
+from collections.abc import Callable
 from dataclasses import dataclass
 
 import numpy as np
@@ -14,12 +15,16 @@ from matplotlib.axes import Axes
 from matplotlib.backends.backend_agg import FigureCanvasAgg
 from matplotlib.figure import Figure
 
+from pcgen.data import shower_observables as obs
 from pcgen.data.pointclouds import PointClouds
 from pcgen.metrics.jet_metrics import relative_jet_mass
+from pcgen.metrics.shower_metrics import E_INDEX, infer_num_layers, prepare_showers
 
 REAL_STYLE = {"color": "0.55", "alpha": 0.45, "label": "Real"}
 COLORS = ("tab:red", "tab:blue", "tab:green", "tab:orange", "tab:purple", "tab:brown", "tab:cyan")
 RATIO_LIMITS = (0.0, 2.0)
+RADIAL_BINS = 15
+"""Rings (one cell wide, the last collecting everything beyond) of the shower radial profile panel."""
 
 
 @dataclass(frozen=True)
@@ -28,6 +33,9 @@ class Panel:
 
     xlabel: str
     log: bool = False
+    logx: bool = False
+    """Logarithmic x axis (with log-spaced bins)."""
+    ylabel: str = "Density"
 
 
 PANELS = (
@@ -59,15 +67,26 @@ def _edges(real: np.ndarray, bins: int, log: bool) -> np.ndarray:
     return np.linspace(low, high, bins + 1)
 
 
+def _log_edges(real: np.ndarray, bins: int) -> np.ndarray:
+    """Log-spaced bin edges over the positive finite values of the real sample."""
+    positive = real[np.isfinite(real) & (real > 0)]
+    if positive.size == 0:
+        return np.geomspace(1e-3, 1.0, bins + 1)
+    low, high = positive.min(), positive.max()
+    if high <= low:
+        low, high = low / 2, high * 2
+    return np.geomspace(low, high, bins + 1)
+
+
 def _density(sample: np.ndarray, edges: np.ndarray) -> np.ndarray:
     counts, _ = np.histogram(sample, bins=edges)
     total = counts.sum()
     return counts / (total * np.diff(edges)) if total else counts.astype(float)
 
 
-def _ratio_axes(fig: Figure, grid: object, column: int) -> tuple[Axes, Axes]:
-    main = fig.add_subplot(grid[0, column])  # type: ignore[index]
-    ratio = fig.add_subplot(grid[1, column], sharex=main)  # type: ignore[index]
+def _ratio_axes(fig: Figure, grid: object, column: int, row: int = 0) -> tuple[Axes, Axes]:
+    main = fig.add_subplot(grid[2 * row, column])  # type: ignore[index]
+    ratio = fig.add_subplot(grid[2 * row + 1, column], sharex=main)  # type: ignore[index]
     main.tick_params(labelbottom=False)
     return main, ratio
 
@@ -76,16 +95,25 @@ def _draw(
     main: Axes, ratio: Axes, real: np.ndarray, fakes: dict[str, np.ndarray], edges: np.ndarray, panel: Panel
 ) -> None:
     """Real as a filled histogram, each generated sample as a step line, ratios below."""
-    reference = _density(real, edges)
-    main.stairs(reference, edges, fill=True, **REAL_STYLE)
-    for (name, sample), color in zip(fakes.items(), itertools.cycle(COLORS)):
-        density = _density(sample, edges)
-        main.stairs(density, edges, color=color, linewidth=1.5, label=name)
+    _draw_heights(
+        main, ratio, _density(real, edges), {name: _density(s, edges) for name, s in fakes.items()}, edges, panel
+    )
+
+
+def _draw_heights(
+    main: Axes, ratio: Axes, real: np.ndarray, fakes: dict[str, np.ndarray], edges: np.ndarray, panel: Panel
+) -> None:
+    """Real bin heights filled, each generated set's as a step line, generated/real ratios below."""
+    main.stairs(real, edges, fill=True, **REAL_STYLE)
+    for (name, heights), color in zip(fakes.items(), itertools.cycle(COLORS)):
+        main.stairs(heights, edges, color=color, linewidth=1.5, label=name)
         with np.errstate(divide="ignore", invalid="ignore"):
-            ratio.stairs(np.where(reference > 0, density / reference, np.nan), edges, color=color, linewidth=1.2)
+            ratio.stairs(np.where(real > 0, heights / real, np.nan), edges, color=color, linewidth=1.2)
     if panel.log:
         main.set_yscale("log")
-    main.set_ylabel("Density")
+    if panel.logx:
+        main.set_xscale("log")
+    main.set_ylabel(panel.ylabel)
     ratio.axhline(1.0, color="0.3", linestyle="--", linewidth=0.8)
     ratio.set_ylim(*RATIO_LIMITS)
     ratio.set_ylabel("Gen / Real")
@@ -93,10 +121,10 @@ def _draw(
     ratio.set_xlim(edges[0], edges[-1])
 
 
-def _figure(columns: int) -> tuple[Figure, object]:
-    fig = Figure(figsize=(4.2 * columns, 4.6), layout="constrained")
+def _figure(columns: int, rows: int = 1) -> tuple[Figure, object]:
+    fig = Figure(figsize=(4.2 * columns, 4.6 * rows), layout="constrained")
     FigureCanvasAgg(fig)
-    grid = fig.add_gridspec(2, columns, height_ratios=(3, 1))
+    grid = fig.add_gridspec(2 * rows, columns, height_ratios=(3, 1) * rows)
     return fig, grid
 
 
@@ -126,3 +154,89 @@ def multiplicity_figure(real: PointClouds, fakes: dict[str, PointClouds]) -> Fig
     _draw(main, ratio, real.multiplicity.astype(float), samples, edges, Panel("Particles per jet"))
     main.legend(loc="best", frameon=False)
     return fig
+
+
+SHOWER_DISTRIBUTIONS = (
+    Panel("Hit energy (MeV)", log=True, logx=True),
+    Panel("Energy sum per shower (MeV)"),
+    Panel("Hits per shower"),
+    Panel("Centre of gravity z (layer)"),
+)
+"""Distribution panels of the shower figure (samples normalised to unit area)."""
+SHOWER_PROFILES = (
+    Panel("Layer", log=True, ylabel="Mean energy (MeV)"),
+    Panel("Radius from the centre of gravity (cells)", log=True, ylabel="Mean energy (MeV)"),
+)
+"""Profile panels of the shower figure: mean energy per layer and per radial ring."""
+SHOWER_COLUMNS = 3
+
+
+def _shower_distributions(points: np.ndarray, mask: np.ndarray) -> list[np.ndarray]:
+    """The samples of :data:`SHOWER_DISTRIBUTIONS` of zero-padded showers: hit energies, energy
+    sum, hits and z centre of gravity."""
+    return [
+        points[..., E_INDEX][mask],
+        obs.energy_sum(points, mask),
+        obs.num_hits(points, mask).astype(np.float64),
+        obs.centre_of_gravity(points, mask)[:, 2],
+    ]
+
+
+def _shower_profiles(points: np.ndarray, mask: np.ndarray, num_layers: int) -> list[np.ndarray]:
+    """The heights of :data:`SHOWER_PROFILES`: mean energy per layer and per radial ring (around
+    each shower's centre of gravity)."""
+    if len(points) == 0:
+        return [np.zeros(num_layers), np.zeros(RADIAL_BINS)]
+    return [
+        obs.layer_energy(points, mask, num_layers).mean(axis=0),
+        obs.radial_profile(points, mask, RADIAL_BINS).mean(axis=0),
+    ]
+
+
+def shower_distribution_figure(real: PointClouds, fakes: dict[str, PointClouds], bins: int = 50) -> Figure:
+    """Six panels in two rows, each over a generated/real ratio panel (12 axes).
+
+    Distributions, normalised to unit area: hit energy (log-spaced bins), energy sum and hits per
+    shower, z centre of gravity. Profiles: the mean energy per layer (``floor(z)``, over the layers
+    of the real showers) and per ring one cell wide around each shower's centre of gravity (the last
+    ring collects everything beyond). Showers have the features ``(x, y, z, E)``; masked hits are
+    excluded.
+    """
+    real_points, real_mask = prepare_showers(real.points, real.mask)
+    fake_sets = {name: prepare_showers(clouds.points, clouds.mask) for name, clouds in fakes.items()}
+    num_layers = infer_num_layers(real_points, real_mask)
+    fig, grid = _figure(SHOWER_COLUMNS, rows=2)
+    axes = [
+        _ratio_axes(fig, grid, i % SHOWER_COLUMNS, row=i // SHOWER_COLUMNS)
+        for i in range(len(SHOWER_DISTRIBUTIONS) + len(SHOWER_PROFILES))
+    ]
+
+    real_samples = _shower_distributions(real_points, real_mask)
+    fake_samples = {name: _shower_distributions(*showers) for name, showers in fake_sets.items()}
+    for index, panel in enumerate(SHOWER_DISTRIBUTIONS):
+        sample = real_samples[index]
+        edges = _log_edges(sample, bins) if panel.logx else _edges(sample, bins, panel.log)
+        _draw(*axes[index], sample, {n: s[index] for n, s in fake_samples.items()}, edges, panel)
+
+    real_heights = _shower_profiles(real_points, real_mask, num_layers)
+    fake_heights = {name: _shower_profiles(*showers, num_layers) for name, showers in fake_sets.items()}
+    profile_edges = (np.arange(num_layers + 1.0), np.arange(RADIAL_BINS + 1.0))
+    for index, (panel, edges) in enumerate(zip(SHOWER_PROFILES, profile_edges, strict=True)):
+        main, ratio = axes[len(SHOWER_DISTRIBUTIONS) + index]
+        _draw_heights(main, ratio, real_heights[index], {n: h[index] for n, h in fake_heights.items()}, edges, panel)
+    fig.axes[0].legend(loc="best", frameon=False)
+    return fig
+
+
+FIGURES: dict[str, Callable[[PointClouds, dict[str, PointClouds], int], Figure]] = {
+    "jets": distribution_figure,
+    "showers": shower_distribution_figure,
+}
+"""The distribution figure of each kind of point cloud."""
+
+
+def figure_for_kind(kind: str, real: PointClouds, fakes: dict[str, PointClouds], bins: int = 50) -> Figure:
+    """The distribution figure of ``kind`` (``"jets"`` or ``"showers"``)."""
+    if kind not in FIGURES:
+        raise ValueError(f"no distribution figure for kind {kind!r}; allowed kinds: {sorted(FIGURES)}")
+    return FIGURES[kind](real, fakes, bins)

@@ -43,21 +43,36 @@ class TrainedModel:
     @torch.no_grad()
     def generate(
         self, num: int, batch_size: int = 1024, seed: int = 0, device: str | torch.device = "cpu",
-        progress: Any = None, variant: str | None = None,
+        progress: Any = None, variant: str | None = None, multiplicity: str = "auto",
     ) -> PointClouds:
-        """``num`` clouds in physical units, multiplicities drawn from the training distribution.
+        """``num`` clouds in physical units.
 
         ``variant`` picks one of the model's sampling variants (``model.variants``; None = default).
+        ``multiplicity``: ``"data"`` draws multiplicities from the training distribution, ``"model"``
+        lets the model draw them (models with ``draws_multiplicity``, e.g. where a stop token comes),
+        ``"auto"`` the model's way if it has one, else the data's.
         """
+        if multiplicity not in ("auto", "data", "model"):
+            raise ValueError(f"multiplicity must be 'auto', 'data' or 'model', got {multiplicity!r}")
+        own = self.model.draws_multiplicity
+        if multiplicity == "model" and not own:
+            raise ValueError(f"{self.spec.name} does not draw its own multiplicities; use multiplicity='data'")
+        use_model = own and multiplicity != "data"
         was_training, previous = self.model.training, self.model.variant
         self.model.select_variant(variant)
         self.model.eval().to(device)
+        n_max = self.data_info.max_particles
         chunks, masks = [], []
         with seeded(seed):
-            counts = self.multiplicity.sample(num)
+            counts = None if use_model else self.multiplicity.sample(num)
             for start in range(0, num, batch_size):
-                mask = mask_for(counts[start : start + batch_size], self.data_info.max_particles).to(device)
-                x = self.model.sample(mask, jet_condition(mask))
+                size = min(batch_size, num - start)
+                if use_model:
+                    x, mask = self.model.sample_with_multiplicity(size, n_max)
+                    mask = mask.bool()
+                else:
+                    mask = mask_for(counts[start : start + size], n_max).to(device)  # type: ignore[index]
+                    x = self.model.sample(mask, jet_condition(mask))
                 chunks.append(self.scaler.inverse(x.float().cpu(), mask.cpu()).numpy())
                 masks.append(mask.cpu().numpy())
                 if progress is not None:
@@ -65,14 +80,27 @@ class TrainedModel:
         self.model.train(was_training)
         self.model.select_variant(previous)
         points, mask = np.concatenate(chunks), np.concatenate(masks)
+        cloud_globals, global_names = generated_globals(self.data_info.kind, points, mask)
         return PointClouds(
             points=points.astype(np.float32),
             mask=mask,
             feature_names=self.data_info.feature_names,
-            globals=relative_jet_features(points, mask),
-            global_names=JET_GLOBALS,
-            meta={"source": "generated", "model": self.spec.name, "variant": variant or self.model.variants[0]},
+            globals=cloud_globals,
+            global_names=global_names,
+            meta={"source": "generated", "model": self.spec.name, "variant": variant or self.model.variants[0],
+                  "kind": self.data_info.kind, "multiplicity": "model" if use_model else "data"},
         )
+
+
+def generated_globals(kind: str, points: np.ndarray, mask: np.ndarray) -> tuple[np.ndarray, tuple[str, ...]]:
+    """Per-cloud quantities of generated clouds: jets' (pt, eta, mass, n) from their particles;
+    showers' (incident energy, hits), the incident energy NaN (an unconditional model does not know it)."""
+    if kind == "showers":
+        from pcgen.data.calo import SHOWER_GLOBALS
+
+        hits = mask.sum(axis=1).astype(np.float32)
+        return np.stack([np.full_like(hits, np.nan), hits], axis=1), SHOWER_GLOBALS
+    return relative_jet_features(points, mask), JET_GLOBALS
 
 
 def load_trained(checkpoint: Path, registry: Any, device: str | torch.device = "cpu") -> TrainedModel:

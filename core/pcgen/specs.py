@@ -22,7 +22,9 @@ class DataInfo:
     feature_names: tuple[str, ...]
     """Per-particle features, e.g. ``("eta_rel", "phi_rel", "pt_rel")``."""
     cond_dim: int = 1
-    """Width of the per-cloud condition vector (for jets: the multiplicity n / N)."""
+    """Width of the per-cloud condition vector (the multiplicity n / N)."""
+    kind: str = "jets"
+    """What the clouds are: ``"jets"`` (eta_rel, phi_rel, pt_rel) or ``"showers"`` (x, y, z, E hits)."""
 
     @property
     def num_features(self) -> int:
@@ -71,6 +73,8 @@ class ModelSpec:
     """How generation draws multiplicities from the training set: ``"empirical"`` or ``"kde"``."""
     preprocessing: str = "minmax"
     """Particle feature scaling the model expects: ``"minmax"`` (to [-1, 1]) or ``"standard"``."""
+    log_features: tuple[str, ...] = ()
+    """Features taken as a logarithm before scaling, where the data has them (e.g. ``("pt_rel", "E")``)."""
     paper: str = ""
     """Citation: authors, title, arXiv id."""
     description: str = ""
@@ -89,6 +93,9 @@ class DatasetSpec:
     description: str = ""
     kind: str = "jets"
     """``"jets"`` or ``"showers"``: which metrics and plots apply."""
+    config_defaults: dict[str, Any] = field(default_factory=dict)
+    """Run settings this data set needs, under the user's (e.g. ``{"data": {"num_particles": 1700}}``
+    for showers); tables ``data``, ``train`` and ``eval``."""
 
 
 @dataclass(frozen=True)
@@ -105,6 +112,10 @@ class MetricSpec:
     description: str = ""
     scale: float = 1.0
     """Factor the value is multiplied by for tables (e.g. 1e3 for W1 in units of 1e-3)."""
+    during_training: bool = False
+    """Cheap enough to be computed at every in-training evaluation (when ``eval.during_training`` is unset)."""
+    label: str = ""
+    """Column title in tables (default: the upper-cased name)."""
 
 
 @dataclass(frozen=True)

@@ -27,15 +27,13 @@ from typing import Any
 
 import numpy as np
 
-from pcgen.data.pointclouds import PointClouds
+from pcgen.data.pointclouds import SHOWER_FEATURES, PointClouds
 from pcgen.data.store import DataError, atomic_path, open_hdf5, read_pointclouds, write_pointclouds
 
 CALOCHALLENGE_HINT = (
     "pass the path of a CaloChallenge HDF5 file (keys 'incident_energies' and 'showers') with data.path"
 )
 
-SHOWER_FEATURES = ("x", "y", "z", "E")
-"""Per-hit features of a shower point cloud."""
 SHOWER_GLOBALS = ("incident_energy", "num_hits")
 """Shower-level features: incident energy (MeV) and number of hits."""
 INCIDENT_KEY = "incident_energies"

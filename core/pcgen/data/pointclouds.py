@@ -11,6 +11,8 @@ JET_FEATURES = ("eta_rel", "phi_rel", "pt_rel")
 """Particle features of a jet, in JetNet's order."""
 JET_GLOBALS = ("pt", "eta", "mass", "num_particles")
 """Jet-level features, in JetNet's order."""
+SHOWER_FEATURES = ("x", "y", "z", "E")
+"""Per-hit features of a calorimeter shower: cell coordinates (z = layer) and energy in MeV."""
 
 
 @dataclass(frozen=True)
@@ -47,6 +49,13 @@ class PointClouds:
     @property
     def max_particles(self) -> int:
         return int(self.points.shape[1])
+
+    @property
+    def kind(self) -> str:
+        """``"showers"`` for (x, y, z, E) hits (or ``meta["kind"]``), else ``"jets"``."""
+        if "kind" in self.meta:
+            return str(self.meta["kind"])
+        return "showers" if tuple(self.feature_names) == SHOWER_FEATURES else "jets"
 
     @property
     def multiplicity(self) -> np.ndarray:

@@ -22,13 +22,14 @@ from rich.table import Table
 from pcgen.config import EvalConfig
 from pcgen.data.pointclouds import PointClouds
 from pcgen.metrics.jet_metrics import EFP_METRICS
+from pcgen.metrics.shower_metrics import SHOWER_LABELS, SHOWER_METRICS
 from pcgen.specs import MetricSpec
 
 TRUTH_ROW = "truth"
 """Row name of the real-vs-reference baseline."""
-W1_METRICS = ("w1m", "w1p", "w1efp")
+W1_METRICS = ("w1m", "w1p", "w1efp", *(m.name for m in SHOWER_METRICS))
 """Metrics whose error is the std over ``eval.num_batches`` bootstrap subsamples."""
-LABELS = {"w1m": "W1M", "w1p": "W1P pTrel", "w1efp": "W1EFP", "fpd": "FPD", "kpd": "KPD"}
+LABELS = {"w1m": "W1M", "w1p": "W1P pTrel", "w1efp": "W1EFP", "fpd": "FPD", "kpd": "KPD", **SHOWER_LABELS}
 """Column titles of the known metrics; other metrics are titled by their upper-cased name."""
 
 _SUPERSCRIPT = str.maketrans("-0123456789", "⁻⁰¹²³⁴⁵⁶⁷⁸⁹")
@@ -170,6 +171,24 @@ def split_reference(heldout: PointClouds, seed: int = 0) -> tuple[PointClouds, P
     return heldout.split(0.5, seed)
 
 
+def metrics_for_kind(registry: Any, kind: str) -> list[MetricSpec]:
+    """The registered metrics that apply to clouds of ``kind`` ("jets", "showers"), in registration order."""
+    return [m for m in registry.metrics.values() if m.kind == kind]
+
+
+def training_metrics(registry: Any, kind: str, names: list[str] | None) -> list[MetricSpec]:
+    """Metrics of in-training evaluations: ``names`` (``eval.during_training``), or those of ``kind``
+    marked ``during_training``; a named metric of another kind is an error."""
+    specs = metrics_for_kind(registry, kind)
+    if names is None:
+        return [m for m in specs if m.during_training]
+    by_name = {m.name: m for m in specs}
+    unknown = [n for n in names if n not in by_name]
+    if unknown:
+        raise ValueError(f"eval.during_training names {unknown}, not metrics of {kind}; available: {sorted(by_name)}")
+    return [by_name[n] for n in names]
+
+
 def select_specs(specs: list[MetricSpec], config: EvalConfig) -> list[MetricSpec]:
     """The specs named in ``config.metrics`` (all if None), without EFP metrics if ``config.efp`` is False."""
     by_name = {s.name: s for s in specs}
@@ -215,6 +234,7 @@ def evaluate(
         rows={row: {} for row in pairs},
         scales={s.name: s.scale for s in chosen},
         columns=[s.name for s in chosen],
+        labels={s.name: s.label for s in chosen if s.label},
     )
     with _progress_bar(progress, total=len(chosen) * len(pairs)) as advance:
         for row, other in pairs.items():
@@ -252,11 +272,12 @@ def _describe_parts(table: MetricTable, spec: MetricSpec, entries: dict[str, Ent
     for metric in entries:
         if metric != spec.name:
             table.scales.setdefault(metric, spec.scale)
+        if metric != spec.name and metric not in LABELS:
             table.labels.setdefault(metric, f"{spec.name.upper()} {metric.removeprefix(spec.name + '_')}")
 
 
 def _tensors(clouds: PointClouds) -> tuple[torch.Tensor, torch.Tensor]:
-    return torch.from_numpy(np.asarray(clouds.points[..., :3], np.float32)), torch.from_numpy(clouds.mask.astype(bool))
+    return torch.from_numpy(np.asarray(clouds.points, np.float32)), torch.from_numpy(clouds.mask.astype(bool))
 
 
 def _limit(clouds: PointClouds, num: int, seed: int = 0) -> PointClouds:

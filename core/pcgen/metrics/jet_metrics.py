@@ -382,8 +382,9 @@ class KPD(JetPairMetric):
 
 
 JET_METRICS: list[MetricSpec] = [
-    MetricSpec("w1m", W1M, "jets", "W1 of the relative jet mass (JetNet protocol)", scale=1e3),
-    MetricSpec("w1p", W1P, "jets", "W1 of particle pt_rel (per feature in .per_feature)", scale=1e3),
+    MetricSpec("w1m", W1M, "jets", "W1 of the relative jet mass (JetNet protocol)", scale=1e3, during_training=True),
+    MetricSpec("w1p", W1P, "jets", "W1 of particle pt_rel (per feature in .per_feature)", scale=1e3,
+               during_training=True),
     MetricSpec("w1efp", W1EFP, "jets", "W1 of five d=4 EFPs, averaged", scale=1e5),
     MetricSpec("fpd", FPD, "jets", "Frechet physics distance on d<=4 EFPs", scale=1e3),
     MetricSpec("kpd", KPD, "jets", "Kernel physics distance on d<=4 EFPs", scale=1e6),

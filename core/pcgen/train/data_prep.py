@@ -12,7 +12,7 @@ from pcgen.config import ResolvedConfig
 from pcgen.data.multiplicity import MultiplicitySampler, jet_condition
 from pcgen.data.pointclouds import PointClouds
 from pcgen.data.preprocessing import FeatureScaler
-from pcgen.specs import DataInfo
+from pcgen.specs import DataInfo, ModelSpec
 
 
 @dataclass
@@ -36,10 +36,12 @@ def load_clouds(resolved: ResolvedConfig, registry: Any, progress: bool = True) 
     return clouds.with_mask_applied()
 
 
-def prepare(
-    clouds: PointClouds, resolved: ResolvedConfig, scaler_kind: str, multiplicity_kind: str = "empirical"
-) -> PreparedData:
-    """Split with the configured seed (JetNet: 70/30), fit the scaler and the multiplicity on train only."""
+def prepare(clouds: PointClouds, resolved: ResolvedConfig, spec: ModelSpec, kind: str = "jets") -> PreparedData:
+    """Split with the configured seed (JetNet: 70/30), fit the scaler and the multiplicity on train only.
+
+    The scaler is the model's (``spec.preprocessing``), with the logarithm of those of
+    ``spec.log_features`` the data has; ``kind`` ("jets", "showers") is recorded in the data info.
+    """
     data = resolved.run.data
     train, test = clouds.split(data.train_fraction, data.split_seed)
     if len(train) < resolved.run.train.batch_size:
@@ -49,8 +51,10 @@ def prepare(
         )
     points = torch.from_numpy(train.points).float()
     mask = torch.from_numpy(train.mask).bool()
-    scaler = FeatureScaler(scaler_kind).fit(points, mask)  # type: ignore[arg-type]
-    info = DataInfo(max_particles=train.max_particles, feature_names=tuple(train.feature_names), cond_dim=1)
+    names = tuple(train.feature_names)
+    logs = tuple(names.index(f) for f in spec.log_features if f in names)
+    scaler = FeatureScaler(spec.preprocessing, logs).fit(points, mask)  # type: ignore[arg-type]
+    info = DataInfo(max_particles=train.max_particles, feature_names=names, cond_dim=1, kind=kind)
     return PreparedData(
         train=train,
         test=test,
@@ -58,6 +62,6 @@ def prepare(
         mask=mask,
         cond=jet_condition(mask),
         scaler=scaler,
-        multiplicity=MultiplicitySampler.from_mask(mask, multiplicity_kind),  # type: ignore[arg-type]
+        multiplicity=MultiplicitySampler.from_mask(mask, spec.multiplicity),  # type: ignore[arg-type]
         info=info,
     )

@@ -64,7 +64,9 @@ def execute(
     (run_dir / "config.toml").write_text(to_toml(resolved.to_dict()))
 
     clouds = load_clouds(resolved, registry, progress=show_progress)
-    data = prepare(clouds, resolved, spec.preprocessing, spec.multiplicity)
+    kind = registry.dataset(run.data.dataset).kind
+    check_metric_names(registry, kind, run.eval)
+    data = prepare(clouds, resolved, spec, kind)
     model = spec.build(resolved.model, data.info)
     recipe = registry.recipe(spec.recipe).recipe_class(model, resolved.recipe)
     trainer = Trainer(resolved, spec, recipe, data, run_dir, registry, console, show_progress)
@@ -82,26 +84,39 @@ def execute(
     return RunResult(run_dir=run_dir, completed=completed, step=trainer.state.step, table=table)
 
 
+def check_metric_names(registry: Any, kind: str, ev: Any) -> None:
+    """Fail before training when ``eval.metrics`` or ``eval.during_training`` names a metric that does
+    not exist for this kind of data."""
+    from pcgen.metrics.evaluate import metrics_for_kind, select_specs, training_metrics
+
+    try:
+        training_metrics(registry, kind, ev.during_training)
+        select_specs(metrics_for_kind(registry, kind), ev)
+    except ValueError as err:
+        raise ConfigError(str(err)) from None
+
+
 def row_name(spec_name: str, variants: tuple[str, ...], variant: str) -> str:
     """Table row of a sampling variant: the model's name, with the variant when it has several."""
     return spec_name if len(variants) == 1 else f"{spec_name} ({variant})"
 
 
 def final_evaluation(trainer: Trainer, console: Console, show_progress: bool = True) -> Any:
-    """JetNet-protocol metrics of generated vs held-out jets with the truth baseline; reports in the run folder.
+    """Metrics of generated vs held-out clouds with the truth baseline (the JetNet protocol for jets, shower
+    observables for showers); reports and figures in the run folder.
 
     A model with several sampling variants gets one row (and one samples file) per variant.
     """
     from pcgen.data.store import write_pointclouds
-    from pcgen.metrics.evaluate import evaluate
-    from pcgen.plots import distribution_figure
+    from pcgen.metrics.evaluate import evaluate, metrics_for_kind
+    from pcgen.plots import figure_for_kind, multiplicity_figure
 
     run, data, spec = trainer.resolved.run, trainer.data, trainer.spec
     variants = trainer.recipe.model.variants
     n = min(run.eval.num_jets, len(data.test), len(data.train))
     real = data.test.subset(slice(0, n))
     reference = data.train.subset(slice(0, n))
-    specs = [m for m in trainer.registry.metrics.values() if m.kind == "jets"]
+    specs = metrics_for_kind(trainer.registry, data.info.kind)
     fakes, table = {}, None
     for i, variant in enumerate(variants):
         name = row_name(spec.name, variants, variant)
@@ -113,9 +128,10 @@ def final_evaluation(trainer: Trainer, console: Console, show_progress: bool = T
         fakes[name] = fake
     (trainer.run_dir / "metrics.json").write_text(json.dumps(table.to_dict(), indent=2))
     (trainer.run_dir / "metrics.md").write_text(table.to_markdown() + "\n")
-    figure = distribution_figure(real, fakes)
-    figure.savefig(trainer.run_dir / "distributions.png", dpi=110, bbox_inches="tight")
-    trainer.logger.figure("final/distributions", figure, trainer.state.step)
+    for name, figure in (("distributions", figure_for_kind(data.info.kind, real, fakes)),
+                         ("multiplicity", multiplicity_figure(real, fakes))):
+        figure.savefig(trainer.run_dir / f"{name}.png", dpi=110, bbox_inches="tight")
+        trainer.logger.figure(f"final/{name}", figure, trainer.state.step)
     flat = {metric: value for metric, (value, _err) in table.rows[row_name(spec.name, variants, variants[0])].items()}
     trainer.logger.hparams(trainer.resolved.to_dict(), flat)
     console.print(table.to_rich())

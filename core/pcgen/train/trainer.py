@@ -197,19 +197,19 @@ class Trainer:
     # -- evaluation --------------------------------------------------------------------------------
 
     def evaluate_during_training(self) -> dict[str, float]:
-        """Cheap metrics on held-out jets, distribution figures, and the best checkpoint by the first metric."""
-        from pcgen.metrics.evaluate import compute_metrics
-        from pcgen.plots import distribution_figure
+        """Cheap metrics on held-out clouds, distribution figures, and the best checkpoint by the first metric."""
+        from pcgen.metrics.evaluate import compute_metrics, training_metrics
+        from pcgen.plots import figure_for_kind
 
-        ev = self.resolved.run.eval
+        ev, kind = self.resolved.run.eval, self.data.info.kind
         real = self.data.test.subset(slice(0, min(ev.num_jets, len(self.data.test))))
         fake = self.trained_model().generate(len(real), seed=self.cfg.seed + 12345, device=self.device)
         self.recipe.model.train()
-        specs = [self.registry.metrics[m] for m in ev.during_training if m in self.registry.metrics]
+        specs = training_metrics(self.registry, kind, ev.during_training)
         values = compute_metrics(real, fake, specs, ev)
         step = self.state.step
         self.logger.scalars({f"metrics/{k}": v for k, v in values.items()}, step)
-        self.logger.figure("distributions", distribution_figure(real, {self.spec.name: fake}), step)
+        self.logger.figure("distributions", figure_for_kind(kind, real, {self.spec.name: fake}), step)
         self.registry.manager.hook.pcgen_on_evaluation(run_dir=str(self.run_dir), step=step, metrics=values)
         if specs and values.get(specs[0].name, float("inf")) < self.state.best_value:
             self.state.best_value = values[specs[0].name]

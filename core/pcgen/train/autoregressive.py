@@ -1,0 +1,86 @@
+"""The autoregressive recipe: next-token prediction with teacher forcing.
+
+A model that writes each cloud as a token sequence (``start, t_1 ... t_n, stop``: a GPT over the
+codes of a tokenizer, say) trains with it. The model supplies the input tokens and the target of
+every position (:meth:`AutoregressiveModel.token_sequences`, with :data:`IGNORE` where no target
+exists, e.g. after the stop token) and the logits of the next token at every position
+(:meth:`AutoregressiveModel.next_token_logits`). The loss is the cross-entropy per predicted token
+(the NLL per token, optionally label-smoothed). Logged besides the loss: ``tokens/accuracy``
+(greedy next-token accuracy), ``tokens/perplexity`` and ``tokens/per_cloud``.
+"""
+
+from __future__ import annotations
+
+import math
+from abc import abstractmethod
+
+import torch.nn.functional as F
+from pydantic import Field
+from torch import Tensor
+
+from pcgen.models import GenerativeModel
+from pcgen.specs import RecipeSpec
+from pcgen.train.objective import ObjectiveRecipe, OptimiserConfig
+from pcgen.train.recipe import Batch
+
+IGNORE = -100
+"""Target of positions that predict nothing (padding after the stop token)."""
+
+
+class AutoregressiveModel(GenerativeModel):
+    """A model of clouds as token sequences, trained by :class:`AutoregressiveRecipe`.
+
+    It usually draws its own multiplicities (where the stop token comes), so
+    :attr:`~pcgen.models.GenerativeModel.draws_multiplicity` is True by default.
+    """
+
+    draws_multiplicity = True
+
+    @abstractmethod
+    def token_sequences(self, x: Tensor, mask: Tensor, cond: Tensor) -> tuple[Tensor, Tensor]:
+        """Input tokens ``(B, L)`` (long, starting with the start token) and the target of each
+        position ``(B, L)`` (the next token, the stop token after the last particle, then :data:`IGNORE`)."""
+
+    @abstractmethod
+    def next_token_logits(self, tokens: Tensor, cond: Tensor) -> Tensor:
+        """Logits ``(B, L, V)`` of the token following each position (causal: position i sees tokens <= i)."""
+
+
+class AutoregressiveConfig(OptimiserConfig):
+    """Optimiser settings plus label smoothing of the next-token cross-entropy."""
+
+    label_smoothing: float = Field(0.0, ge=0, lt=1, description="Label smoothing of the cross-entropy.")
+
+
+class AutoregressiveRecipe(ObjectiveRecipe):
+    """Cross-entropy of the next token at every position that has a target."""
+
+    model_class = AutoregressiveModel
+    model: AutoregressiveModel
+    config: AutoregressiveConfig
+
+    def losses(self, batch: Batch, step: int) -> tuple[dict[str, Tensor], dict[str, float]]:
+        tokens, targets = self.model.token_sequences(batch.x, batch.mask, batch.cond)
+        logits = self.model.next_token_logits(tokens, batch.cond)
+        flat_logits, flat_targets = logits.reshape(-1, logits.shape[-1]), targets.reshape(-1)
+        loss = F.cross_entropy(flat_logits, flat_targets, ignore_index=IGNORE,
+                               label_smoothing=self.config.label_smoothing)
+        valid = flat_targets != IGNORE
+        accuracy = (flat_logits.detach().argmax(-1)[valid] == flat_targets[valid]).float().mean().item()
+        nll = loss.item() if self.config.label_smoothing == 0 else F.cross_entropy(
+            flat_logits.detach()[valid], flat_targets[valid]).item()
+        logs = {
+            "tokens/accuracy": accuracy,
+            "tokens/perplexity": math.exp(min(nll, 50.0)),
+            "tokens/per_cloud": valid.sum().item() / max(len(tokens), 1),
+        }
+        return {"nll": loss}, logs
+
+
+AUTOREGRESSIVE = RecipeSpec(
+    name="autoregressive",
+    recipe_class=AutoregressiveRecipe,
+    config_class=AutoregressiveConfig,
+    description="Next-token prediction with teacher forcing (GPT-style models over token sequences): "
+    "cross-entropy per token, accuracy and perplexity logged; warm-up + cosine.",
+)

@@ -1,0 +1,138 @@
+"""The objective recipe: one optimiser minimising the loss terms a model computes itself.
+
+Autoencoders (a VQ-VAE tokenizer), denoising diffusion models and anything else whose training
+loss is the model's own business train with it: the model returns its loss terms from
+:meth:`ObjectiveModel.training_losses`, the recipe minimises their sum with warm-up + cosine,
+optional gradient clipping and skipping of non-finite steps, and then calls
+:meth:`ObjectiveModel.after_step` (for codebook maintenance, EMA updates, ...). The likelihood and
+autoregressive recipes are this recipe with a fixed loss.
+"""
+
+from __future__ import annotations
+
+import math
+from typing import Any, Literal
+
+import torch
+from pydantic import BaseModel, ConfigDict, Field
+from torch import Tensor
+
+from pcgen.models import GenerativeModel
+from pcgen.specs import RecipeSpec
+from pcgen.train.recipe import Batch, Recipe, grad_norm, make_optimizer, warmup_cosine
+
+
+class ObjectiveModel(GenerativeModel):
+    """A model that computes its own training loss (trained by :class:`ObjectiveRecipe`)."""
+
+    def training_losses(self, batch: Batch, step: int) -> dict[str, Tensor]:
+        """Scalar loss terms of one batch; the recipe minimises their sum and logs each as ``loss/<name>``."""
+        raise NotImplementedError(f"{type(self).__name__} does not define training_losses")
+
+    def after_step(self, batch: Batch, step: int) -> dict[str, float]:
+        """Called after each optimiser step (not after skipped ones); returns extra scalars to log."""
+        return {}
+
+
+class OptimiserConfig(BaseModel):
+    """Settings of single-optimiser training; a model plugin supplies its paper's values as defaults."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    optimizer: Literal["adam", "adamw", "rmsprop"] = Field("adamw", description="Optimiser.")
+    lr: float = Field(1e-3, gt=0, description="Peak learning rate.")
+    betas: tuple[float, float] = Field((0.9, 0.999), description="Adam/AdamW betas.")
+    weight_decay: float = Field(0.0, ge=0, description="Weight decay (decoupled for AdamW).")
+    warmup_steps: int = Field(100, ge=0, description="Linear warm-up steps before the cosine decay.")
+    schedule: Literal["cosine", "constant"] = Field("cosine", description="Decay after warm-up.")
+    cosine_cycles: int = Field(1, ge=1, description="Number of cosine cycles over the run (or stage).")
+    min_lr_fraction: float = Field(0.0, ge=0, le=1, description="Floor of the cosine, as a fraction of the peak.")
+    grad_clip: float | None = Field(None, gt=0, description="Clip the gradient norm to this value.")
+    max_nonfinite_steps: int = Field(
+        5, ge=0, description="Skip steps with a non-finite loss or gradient; fail after this many in a row (0: never)."
+    )
+
+
+class ObjectiveRecipe(Recipe):
+    """One optimiser over the model's trainable parameters; loss = the sum of :meth:`losses`.
+
+    Logs ``loss/<term>`` for each term, ``loss/total`` when there are several, whatever
+    :meth:`extra_logs` adds, and ``grad_norm/model``; a skipped (non-finite) step logs
+    ``nonfinite_steps``.
+    """
+
+    model_class: type[GenerativeModel] = ObjectiveModel
+    """The model interface this recipe needs (checked on construction)."""
+
+    def __init__(self, model: GenerativeModel, config: OptimiserConfig) -> None:
+        if not isinstance(model, self.model_class):
+            raise TypeError(
+                f"the {type(self).__name__} needs a {self.model_class.__name__}, got {type(model).__name__}"
+            )
+        super().__init__(model, config)
+        c = config
+        self.optimizers = {"model": make_optimizer(c.optimizer, model.parameters(), c.lr, c.betas, c.weight_decay)}
+        self.base_lrs = {"model": c.lr}
+        self.nonfinite_in_row = 0
+
+    def losses(self, batch: Batch, step: int) -> tuple[dict[str, Tensor], dict[str, float]]:
+        """The loss terms of one batch and extra scalars to log (default: the model's own terms)."""
+        return self.model.training_losses(batch, step), {}  # type: ignore[attr-defined]
+
+    def training_step(self, batch: Batch, step: int, progress: float) -> dict[str, float]:
+        c = self.config
+        factor = warmup_cosine(step, progress if c.schedule == "cosine" else 0.0, c.warmup_steps,
+                               c.min_lr_fraction, c.cosine_cycles)
+        self.set_learning_rates(factor)
+        terms, logs = self.losses(batch, step)
+        loss = torch.stack(list(terms.values())).sum()
+        opt = self.optimizers["model"]
+        opt.zero_grad(set_to_none=True)
+        loss.backward()
+        norm = grad_norm(self.model)
+        logs.update({f"loss/{name}": term.item() for name, term in terms.items()})
+        if len(terms) > 1:
+            logs["loss/total"] = loss.item()
+        logs["grad_norm/model"] = norm
+        if not (math.isfinite(loss.item()) and math.isfinite(norm)):
+            self._skip(logs)
+            return logs
+        self.nonfinite_in_row = 0
+        if c.grad_clip:
+            torch.nn.utils.clip_grad_norm_(self.model.parameters(), c.grad_clip)
+        opt.step()
+        logs.update(self.after_step(batch, step))
+        return logs
+
+    def after_step(self, batch: Batch, step: int) -> dict[str, float]:
+        """Work after an optimiser step (default: the model's :meth:`ObjectiveModel.after_step`)."""
+        hook = getattr(self.model, "after_step", None)
+        return hook(batch, step) if hook is not None else {}
+
+    def _skip(self, logs: dict[str, float]) -> None:
+        """Drop a step with a non-finite loss or gradient; fail when too many come in a row."""
+        self.optimizers["model"].zero_grad(set_to_none=True)
+        self.nonfinite_in_row += 1
+        logs["nonfinite_steps"] = float(self.nonfinite_in_row)
+        limit = self.config.max_nonfinite_steps
+        if limit and self.nonfinite_in_row >= limit:
+            raise FloatingPointError(
+                f"{self.nonfinite_in_row} training steps in a row had a non-finite loss or gradient; "
+                "lower the learning rate or set a grad_clip"
+            )
+
+    def state_dict(self) -> dict[str, Any]:
+        return {**super().state_dict(), "nonfinite_in_row": self.nonfinite_in_row}
+
+    def load_state_dict(self, state: dict[str, Any]) -> None:
+        super().load_state_dict(state)
+        self.nonfinite_in_row = int(state.get("nonfinite_in_row", 0))
+
+
+OBJECTIVE = RecipeSpec(
+    name="objective",
+    recipe_class=ObjectiveRecipe,
+    config_class=OptimiserConfig,
+    description="Minimises the loss terms the model computes itself (autoencoders, VQ-VAEs, denoisers); "
+    "one optimiser, warm-up + cosine, gradient clipping, non-finite steps skipped.",
+)

@@ -1,0 +1,217 @@
+"""OmniJet: the VQ-VAE tokenizer, the GPT (sequences, causality, KV cache, stop token) and both stages."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+import torch
+from conftest import quick_overrides
+
+from pcgen import IGNORE, Batch, DataInfo
+from pcgen.config import load_config
+from pcgen.data.multiplicity import jet_condition, mask_for
+from pcgen.data.pointclouds import JET_FEATURES, SHOWER_FEATURES
+from pcgen.sampling import load_trained, seeded
+from pcgen.train.autoregressive import AutoregressiveConfig, AutoregressiveRecipe
+from pcgen.train.objective import ObjectiveRecipe, OptimiserConfig
+from pcgen.train.runner import execute
+from pcgen_omnijet.config import OmniJetConfig
+from pcgen_omnijet.plugin import SPEC, OmniJetModel, build
+
+QUICK = OmniJetConfig(**SPEC.quick_config)
+
+
+def model(n: int = 12, features: tuple[str, ...] = JET_FEATURES, **changes: object) -> OmniJetModel:
+    with seeded(0):
+        return build(QUICK.model_copy(update=changes), DataInfo(n, features))
+
+
+def clouds(counts: list[int], n: int = 12, seed: int = 0) -> Batch:
+    """Random clouds with the given multiplicities; pt_rel (feature 2) decreasing within each cloud."""
+    mask = mask_for(torch.tensor(counts), n)
+    with seeded(seed):
+        x = torch.randn(len(counts), n, 3)
+    x[..., 2] = -torch.arange(n, dtype=torch.float32)
+    return Batch(x * mask.unsqueeze(-1), mask, jet_condition(mask))
+
+
+# -- tokenizer -----------------------------------------------------------------------------------------
+
+
+def test_tokens_follow_their_particles_and_ignore_padding() -> None:
+    tok = model().tokenizer
+    b = clouds([3, 12, 7])
+    tokens = tok.tokenize(b.x, b.mask)
+    assert (tokens[~b.mask] == -1).all() and (tokens[b.mask] >= 0).all()
+    perm = torch.randperm(12)
+    assert torch.equal(tok.tokenize(b.x[:, perm], b.mask[:, perm]), tokens[:, perm])
+    garbage = b.x + 100 * (~b.mask).unsqueeze(-1)
+    assert torch.equal(tok.tokenize(garbage, b.mask), tokens)
+    decoded = tok.decode(tokens, b.mask)
+    assert decoded.shape == b.x.shape and (decoded[~b.mask] == 0).all()
+
+
+def test_nearest_code_is_the_true_argmin() -> None:
+    tok = model().tokenizer
+    z = torch.randn(50, QUICK.latent_dim)
+    assert torch.equal(tok.nearest(z), torch.cdist(z, tok.codebook.detach()).argmin(-1))
+
+
+@pytest.mark.parametrize(("beta", "moves"), [(1.0, "codebook"), (0.0, "encoder")])
+def test_beta_splits_the_commitment_between_codebook_and_encoder(beta: float, moves: str) -> None:
+    tok = model(beta=beta).tokenizer
+    tok.training_losses(clouds([5, 9]), 0)["commitment"].backward()
+    still = {"codebook": tok.encoder[0].weight, "encoder": tok.codebook}[moves]
+    moved = {"codebook": tok.codebook, "encoder": tok.encoder[0].weight}[moves]
+    assert still.grad is None or not still.grad.any()
+    assert moved.grad is not None and moved.grad.abs().sum() > 0
+
+
+def test_the_straight_through_estimator_brings_reconstruction_gradients_to_the_encoder() -> None:
+    tok = model().tokenizer
+    tok.training_losses(clouds([5, 9]), 0)["reconstruction"].backward()
+    assert tok.encoder[0].weight.grad is not None and tok.encoder[0].weight.grad.abs().sum() > 0
+    assert tok.codebook.grad is None or not tok.codebook.grad.any()  # the codebook learns from commitment only
+
+
+def test_unused_codes_are_replaced_every_k_steps_and_usage_is_logged() -> None:
+    tok = model(replace_every=2).tokenizer
+    batch = clouds([12, 12, 12])
+    tok.training_losses(batch, 0)
+    assert "codebook/usage" not in tok.after_step(batch, 0)  # step 1 of 2: no replacement yet
+    used = tok.window_counts > 0
+    before = tok.codebook.detach().clone()
+    tok.training_losses(batch, 1)
+    used |= tok.window_counts > 0
+    logs = tok.after_step(batch, 1)
+    assert logs["codebook/replaced"] == float((~used).sum()) > 0
+    assert logs["codebook/usage"] == pytest.approx(used.float().mean().item())
+    assert torch.equal(tok.codebook[used], before[used]) and not torch.equal(tok.codebook[~used], before[~used])
+    encodings = tok.encoder(batch.x[batch.mask]).detach()
+    assert torch.cdist(tok.codebook[~used].detach(), encodings).min(-1).values.max() < 0.1  # moved onto the data
+    assert not tok.window_counts.any()
+
+
+def test_tokenizer_training_lowers_the_reconstruction_error() -> None:
+    tok = model(codebook_size=64).tokenizer
+    batch = clouds([12] * 16)
+    recipe = ObjectiveRecipe(tok, OptimiserConfig(lr=3e-3, warmup_steps=0, schedule="constant"))
+    first = recipe.training_step(batch, 0, 0.0)["loss/reconstruction"]
+    for step in range(1, 150):
+        last = recipe.training_step(batch, step, step / 150)
+    assert last["loss/reconstruction"] < 0.5 * first
+    assert "codebook/usage" in last or "codebook/batch_usage" in last
+
+
+# -- GPT -----------------------------------------------------------------------------------------------
+
+
+def test_sequences_are_start_tokens_by_decreasing_pt_then_stop() -> None:
+    gpt = model().gpt
+    b = clouds([3, 5])
+    b.x[0, :3, 2] = torch.tensor([1.0, 3.0, 2.0])  # pt_rel order 1, 2, 0
+    tokens = gpt.tokenizer.tokenize(b.x, b.mask)
+    inputs, targets = gpt.token_sequences(b.x, b.mask, b.cond)
+    assert inputs.shape == targets.shape == (2, 6)  # cut to the longest cloud + the start token
+    assert (inputs[:, 0] == gpt.start_token).all()
+    assert targets[0, :3].tolist() == tokens[0, [1, 2, 0]].tolist()
+    assert inputs[0, 1:4].tolist() == tokens[0, [1, 2, 0]].tolist()
+    assert targets[0, 3] == gpt.stop_token and (targets[0, 4:] == IGNORE).all()
+    assert targets[1, 5] == gpt.stop_token
+
+
+def test_the_gpt_is_causal() -> None:
+    gpt = model().gpt.eval()
+    tokens = torch.randint(0, QUICK.codebook_size, (2, 10))
+    changed = tokens.clone()
+    changed[:, 6] = (changed[:, 6] + 1) % QUICK.codebook_size
+    a, b = gpt.next_token_logits(tokens), gpt.next_token_logits(changed)
+    assert torch.allclose(a[:, :6], b[:, :6], atol=1e-6) and not torch.allclose(a[:, 6:], b[:, 6:])
+
+
+def test_the_kv_cache_gives_the_logits_and_samples_of_full_recomputation() -> None:
+    gpt = model(n=20).gpt.eval()
+    tokens = torch.randint(0, QUICK.codebook_size, (3, 9))
+    full = gpt.next_token_logits(tokens)
+    cache = gpt._new_cache(3)
+    cached = torch.cat([gpt.next_token_logits(tokens[:, :4], cache=cache)]
+                       + [gpt.next_token_logits(tokens[:, i : i + 1], cache=cache) for i in range(4, 9)], dim=1)
+    assert torch.allclose(full, cached, atol=1e-5)
+    with seeded(1):
+        with_cache = gpt.generate_tokens(8)
+    gpt.config.kv_cache = False
+    with seeded(1):
+        without = gpt.generate_tokens(8)
+    assert all(torch.equal(a, b) for a, b in zip(with_cache, without, strict=True))
+
+
+def test_multiplicity_ends_where_the_stop_token_is_drawn() -> None:
+    gpt = model().gpt.eval()
+    with torch.no_grad():
+        gpt.head.bias[gpt.stop_token] = 50.0
+    assert gpt.generate_tokens(4)[1].sum() == 0  # the stop token comes first
+    with torch.no_grad():
+        gpt.head.bias[gpt.stop_token] = -50.0
+    assert (gpt.generate_tokens(4)[1].sum(1) == 12).all()  # never drawn: cut at N
+    lengths = torch.tensor([0, 3, 12, 7])
+    x = gpt.sample(mask_for(lengths, 12), jet_condition(mask_for(lengths, 12)))
+    assert ((x.abs().sum(-1) > 0).sum(1) <= lengths).all() and (x[~mask_for(lengths, 12)] == 0).all()
+    assert torch.equal(gpt.generate_tokens(4, lengths)[1].sum(1), lengths)
+
+
+def test_top_k_one_is_greedy_and_temperature_is_applied() -> None:
+    gpt = model(top_k=1).gpt.eval()
+    with seeded(1):
+        a = gpt.generate_tokens(3)
+    with seeded(2):
+        b = gpt.generate_tokens(3)
+    assert torch.equal(a[0], b[0])
+    logits = torch.tensor([[0.0, 1.0, 2.0]])
+    gpt.config.top_k, gpt.config.temperature = 0, 1e-4
+    assert gpt._draw(logits).item() == 2
+
+
+def test_gpt_training_lowers_the_next_token_loss() -> None:
+    net = model()
+    batch = clouds([4, 8, 12, 6] * 4)
+    recipe = AutoregressiveRecipe(net.gpt, AutoregressiveConfig(lr=3e-3, warmup_steps=0, schedule="constant"))
+    first = recipe.training_step(batch, 0, 0.0)
+    for step in range(1, 60):
+        last = recipe.training_step(batch, step, step / 60)
+    assert last["loss/nll"] < 0.5 * first["loss/nll"]
+    assert last["tokens/accuracy"] > first["tokens/accuracy"]
+    assert not any(p.grad is not None and p.grad.any() for p in net.tokenizer.parameters())  # frozen
+
+
+def test_the_gpt_trains_nothing_of_the_tokenizer() -> None:
+    net = model()
+    names = {n for n, _ in net.gpt.named_parameters()}
+    assert names and not any(n.startswith("tokenizer") for n in names)
+    assert len(list(net.parameters())) == len(list(net.tokenizer.parameters())) + len(list(net.gpt.parameters()))
+
+
+# -- the whole model -----------------------------------------------------------------------------------
+
+
+def test_a_staged_run_trains_both_stages_and_generates_its_own_multiplicities(registry, tmp_path: Path) -> None:
+    sets = quick_overrides(24, **{"eval.num_jets": 60}) + [f"model.{k}={json.dumps(v)}" for k, v in
+                                                           SPEC.quick_config.items()] + [f'run_dir="{tmp_path}"']
+    result = execute(load_config(None, sets, registry, plugin="omnijet"), registry, show_progress=False)
+    assert result.completed and {"w1m", "w1p"} <= set(result.table.rows["omnijet"])
+    trained = load_trained(result.run_dir, registry)
+    own = trained.generate(40, seed=2)
+    assert own.meta["multiplicity"] == "model" and own.points.shape == (40, 30, 3)
+    from_data = trained.generate(40, seed=2, multiplicity="data")
+    assert from_data.meta["multiplicity"] == "data"
+    assert (own.points[~own.mask] == 0).all() and (own.points[..., 2][own.mask] > 0).all()  # pt_rel = exp(.)
+    events = list((result.run_dir / "tensorboard").glob("events.*"))
+    assert events
+
+
+def test_omnijet_builds_for_showers() -> None:
+    net = model(n=40, features=SHOWER_FEATURES)
+    assert net.gpt.ordering == SHOWER_FEATURES.index("E")
+    x, mask = net.sample_with_multiplicity(3, 40)
+    assert x.shape == (3, 40, 4) and (x[~mask] == 0).all()

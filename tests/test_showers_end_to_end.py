@@ -1,0 +1,65 @@
+"""Calorimeter showers through the whole pipeline: data set defaults, training, shower metrics, figures."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import numpy as np
+import pytest
+from typer.testing import CliRunner
+
+from pcgen.cli import app
+from pcgen.config import ConfigError, load_config
+from pcgen.data.store import read_pointclouds
+from pcgen.train.runner import execute
+
+SMALL_SHOWERS = [
+    "data.num_jets=160", "data.num_particles=256", "train.max_steps=6", "train.batch_size=8",
+    "train.time_budget_minutes=0", "train.eval_every=4", "eval.num_jets=40", "recipe.warmup_steps=2",
+]
+
+
+def quick(registry, name: str) -> list[str]:
+    return [f"model.{k}={json.dumps(v)}" for k, v in registry.model(name).quick_config.items()]
+
+
+def test_shower_data_sets_are_registered_with_their_defaults(registry) -> None:
+    assert registry.dataset("calo-photons").kind == "showers"
+    assert registry.dataset("calochallenge-2").kind == "showers"
+    cfg = load_config(None, ['data.dataset="calo-photons"'], registry, plugin="igapt")
+    assert cfg.run.data.num_particles == 1700 and cfg.run.train.batch_size == 16  # the data set's defaults
+    mine = load_config(None, ['data.dataset="calo-photons"', "train.batch_size=4"], registry, plugin="igapt")
+    assert mine.run.train.batch_size == 4  # the user wins
+
+
+@pytest.mark.parametrize("plugin", ["omnijet", "mdma"])
+def test_a_model_trains_on_showers_and_is_evaluated_with_shower_metrics(registry, plugin: str, tmp_path: Path) -> None:
+    sets = ['data.dataset="calo-photons"', *SMALL_SHOWERS, *quick(registry, plugin), f'run_dir="{tmp_path}"']
+    result = execute(load_config(None, sets, registry, plugin=plugin), registry, show_progress=False)
+    row = result.table.rows[plugin]
+    assert {"w1esum", "w1nhits", "w1cog", "w1layer", "w1radial", "w1ehit", "w1cog_x"} <= set(row)
+    assert "w1m" not in row and all(np.isfinite(v) for v, _ in row.values())
+    samples = read_pointclouds(result.run_dir / "samples.h5")
+    assert samples.feature_names == ("x", "y", "z", "E") and samples.kind == "showers"
+    assert (samples.points[..., 3][samples.mask] > 0).all()
+    assert (result.run_dir / "distributions.png").is_file() and (result.run_dir / "multiplicity.png").is_file()
+
+
+def test_metrics_of_the_wrong_kind_are_refused_before_training(registry, tmp_path: Path) -> None:
+    sets = ['data.dataset="calo-photons"', *SMALL_SHOWERS, 'eval.during_training=["w1m"]', f'run_dir="{tmp_path}"']
+    with pytest.raises(ConfigError, match="w1m"):
+        execute(load_config(None, sets, registry, plugin="igapt"), registry, show_progress=False)
+
+
+def test_the_cli_data_option_selects_the_data_set(tmp_path: Path) -> None:
+    args = ["run", "--plugin", "omnijet", "--data", "calo-photons", "--quiet"]
+    for item in [*SMALL_SHOWERS, 'model.codebook_size=64', "model.embed_dim=32", "model.num_heads=2",
+                 "model.num_blocks=1", f'run_dir="{tmp_path}"', 'name="cli"', f'data.cache_dir="{tmp_path}"']:
+        args += ["--set", item]
+    result = CliRunner().invoke(app, args)
+    assert result.exit_code == 0, result.stderr
+    saved = (tmp_path / "cli" / "config.toml").read_text()
+    assert 'dataset = "calo-photons"' in saved and "num_particles = 256" in saved
+    bad = CliRunner().invoke(app, ["run", "--plugin", "omnijet", "--data", "no-such-data"])
+    assert bad.exit_code == 2 and "no-such-data" in bad.stderr
