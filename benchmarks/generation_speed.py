@@ -35,11 +35,9 @@ def pythia_seconds_per_jet(num_jets: int, jet_type: str, particles: int) -> floa
 
 
 @torch.no_grad()
-def model_seconds_per_jet(model: torch.nn.Module, particles: int, batch: int, device: torch.device,
-                          repeats: int = 3) -> float:
-    counts = torch.randint(particles // 2, particles + 1, (batch,))
-    mask = mask_for(counts, particles).to(device)
-    cond = jet_condition(mask)
+def fastest_sample_seconds(model: torch.nn.Module, mask: torch.Tensor, cond: torch.Tensor, device: torch.device,
+                           repeats: int = 3) -> float:
+    """The fastest of ``repeats`` timings of ``model.sample(mask, cond)`` (after one warm-up call), in seconds."""
     model.sample(mask, cond)  # warm-up
     best = float("inf")
     for _ in range(repeats):
@@ -50,7 +48,14 @@ def model_seconds_per_jet(model: torch.nn.Module, particles: int, batch: int, de
         if device.type == "cuda":
             torch.cuda.synchronize()
         best = min(best, time.perf_counter() - start)
-    return best / batch
+    return best
+
+
+def model_seconds_per_jet(model: torch.nn.Module, particles: int, batch: int, device: torch.device,
+                          repeats: int = 3) -> float:
+    counts = torch.randint(particles // 2, particles + 1, (batch,))
+    mask = mask_for(counts, particles).to(device)
+    return fastest_sample_seconds(model, mask, jet_condition(mask), device, repeats) / batch
 
 
 def batch_sizes(device: torch.device) -> list[int]:

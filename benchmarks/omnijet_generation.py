@@ -15,11 +15,11 @@ from __future__ import annotations
 import argparse
 import json
 import platform
-import time
 from dataclasses import dataclass
 
 import torch
 
+from generation_speed import fastest_sample_seconds  # benchmarks/ is on the path when run as a script
 from pcgen import DataInfo
 from pcgen.data.multiplicity import jet_condition, mask_for
 from pcgen.data.pointclouds import JET_FEATURES, SHOWER_FEATURES
@@ -54,7 +54,6 @@ class Timing:
                 "us_per_cloud": self.us_per_cloud, "tokens_per_second": self.tokens_per_second}
 
 
-@torch.no_grad()
 def time_generation(case: str, kv_cache: bool, batch: int, device: torch.device, repeats: int) -> Timing:
     features, n_max, tokens = CASES[case]
     registry = load_registry()
@@ -63,17 +62,7 @@ def time_generation(case: str, kv_cache: bool, batch: int, device: torch.device,
     torch.manual_seed(0)
     model = spec.build(config, DataInfo(n_max, features)).to(device).eval()
     mask = mask_for(torch.full((batch,), tokens), n_max).to(device)
-    cond = jet_condition(mask)
-    model.sample(mask[:1], cond[:1])  # warm-up
-    best = float("inf")
-    for _ in range(repeats):
-        if device.type == "cuda":
-            torch.cuda.synchronize()
-        start = time.perf_counter()
-        model.sample(mask, cond)
-        if device.type == "cuda":
-            torch.cuda.synchronize()
-        best = min(best, time.perf_counter() - start)
+    best = fastest_sample_seconds(model, mask, jet_condition(mask), device, repeats)
     return Timing(case, kv_cache, batch, tokens, best)
 
 

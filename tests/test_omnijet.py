@@ -139,12 +139,16 @@ def test_the_kv_cache_gives_the_logits_and_samples_of_full_recomputation() -> No
     cached = torch.cat([gpt.next_token_logits(tokens[:, :4], cache=cache)]
                        + [gpt.next_token_logits(tokens[:, i : i + 1], cache=cache) for i in range(4, 9)], dim=1)
     assert torch.allclose(full, cached, atol=1e-5)
+    with torch.no_grad():
+        gpt.head.bias[gpt.stop_token] = 3.5  # p(stop) ~ 0.1: lengths vary, finished rows are dropped on the way
     with seeded(1):
-        with_cache = gpt.generate_tokens(8)
+        with_cache = gpt.generate_tokens(16)
     gpt.config.kv_cache = False
     with seeded(1):
-        without = gpt.generate_tokens(8)
+        without = gpt.generate_tokens(16)
     assert all(torch.equal(a, b) for a, b in zip(with_cache, without, strict=True))
+    lengths = with_cache[1].sum(1)
+    assert len(set(lengths.tolist())) > 3 and lengths.max() > 2 * lengths.float().median()
 
 
 def test_multiplicity_ends_where_the_stop_token_is_drawn() -> None:
@@ -215,3 +219,47 @@ def test_omnijet_builds_for_showers() -> None:
     assert net.gpt.ordering == SHOWER_FEATURES.index("E")
     x, mask = net.sample_with_multiplicity(3, 40)
     assert x.shape == (3, 40, 4) and (x[~mask] == 0).all()
+
+
+@pytest.mark.parametrize("interrupt", [4, 14], ids=["in-tokenizer-stage", "in-gpt-stage"])
+def test_an_interrupted_omnijet_run_resumes_exactly(registry, tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
+                                                     interrupt: int) -> None:
+    from pcgen.train.checkpoint import load_checkpoint
+    from pcgen.train.runner import resume_config
+    from pcgen.train.staged import StagedRecipe
+
+    def run(name: str):  # noqa: ANN202
+        sets = quick_overrides(20, **{"model.replace_every": 3}) + [
+            f"model.{k}={json.dumps(v)}" for k, v in SPEC.quick_config.items() if k != "replace_every"
+        ] + [f'run_dir="{tmp_path}"', f'name="{name}"']
+        return execute(load_config(None, sets, registry, plugin="omnijet"), registry, show_progress=False,
+                       final_eval=False)
+
+    straight = load_checkpoint(run("straight").run_dir)["model"]
+    original, calls = StagedRecipe.training_step, {"n": 0}
+
+    def flaky(self, batch, step, progress):  # noqa: ANN001, ANN202
+        calls["n"] += 1
+        if calls["n"] == interrupt:
+            raise KeyboardInterrupt
+        return original(self, batch, step, progress)
+
+    monkeypatch.setattr(StagedRecipe, "training_step", flaky)
+    cut = run("cut")
+    assert not cut.completed
+    monkeypatch.undo()
+    result = execute(resume_config(cut.run_dir, [], registry), registry, run_dir=cut.run_dir, resume=True,
+                     show_progress=False, final_eval=False)
+    resumed = load_checkpoint(result.run_dir)["model"]
+    assert result.completed and set(resumed) == set(straight)
+    assert all(torch.equal(straight[k], resumed[k]) for k in straight)
+
+
+def test_large_batches_are_generated_in_chunks_that_bound_the_cache() -> None:
+    gpt = model(n=20).gpt.eval()
+    gpt.config.cache_memory_mb = 1
+    per_sequence = 2 * QUICK.num_blocks * 21 * QUICK.embed_dim * 4
+    assert gpt.cache_chunk() == 2**20 // per_sequence
+    lengths = torch.randint(0, 21, (gpt.cache_chunk() * 2 + 3,))
+    tokens, mask = gpt.generate_tokens(len(lengths), lengths)
+    assert tokens.shape == (len(lengths), 20) and torch.equal(mask.sum(1), lengths)

@@ -63,3 +63,23 @@ def test_the_cli_data_option_selects_the_data_set(tmp_path: Path) -> None:
     assert 'dataset = "calo-photons"' in saved and "num_particles = 256" in saved
     bad = CliRunner().invoke(app, ["run", "--plugin", "omnijet", "--data", "no-such-data"])
     assert bad.exit_code == 2 and "no-such-data" in bad.stderr
+
+
+def test_pcgen_eval_compares_shower_files_with_shower_metrics(tmp_path: Path) -> None:
+    from pcgen.data.shower_sim import simulate_showers
+    from pcgen.data.store import write_pointclouds
+
+    real, fake = tmp_path / "real.h5", tmp_path / "fake.h5"
+    write_pointclouds(simulate_showers(120, seed=1, max_hits=1700), real)
+    write_pointclouds(simulate_showers(60, seed=2, max_hits=1700), fake)
+    result = CliRunner().invoke(app, ["eval", "--samples", str(fake), "--reference", str(real), "--n", "60",
+                                      "--markdown", str(tmp_path / "table.md")])
+    assert result.exit_code == 0, result.stderr
+    table = (tmp_path / "table.md").read_text()
+    assert "W1 E_sum (MeV)" in table and "truth" in table and "W1M" not in table
+    jets = tmp_path / "jets.h5"
+    from toydata import toy_jets
+
+    write_pointclouds(toy_jets(60, 30, seed=0), jets)
+    mixed = CliRunner().invoke(app, ["eval", "--samples", str(jets), "--reference", str(real)])
+    assert mixed.exit_code == 2 and "compare like with like" in mixed.stderr

@@ -205,7 +205,7 @@ def load_calo_photons(config: Any, progress: bool = True) -> PointClouds:
 SHOWER_RUN_DEFAULTS: dict[str, Any] = {
     "data": {"num_particles": 1700},
     "train": {"batch_size": 16},
-    "eval": {"num_jets": 1000},
+    "eval": {"num_jets": 300},
 }
 """Run settings for shower data (under the user's): every hit kept, batches and evaluation sized for
 clouds of up to 1,700 points."""

@@ -2,14 +2,17 @@
 
 from __future__ import annotations
 
+import contextlib
 import json
 import time
+from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 import torch
 from rich.console import Console
+from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
 from pcgen.config import ConfigError, ResolvedConfig, apply_overrides, read_toml, resolve, to_toml
 from pcgen.train.data_prep import load_clouds, prepare
@@ -67,7 +70,10 @@ def execute(
     kind = registry.dataset(run.data.dataset).kind
     check_metric_names(registry, kind, run.eval)
     data = prepare(clouds, resolved, spec, kind)
-    model = spec.build(resolved.model, data.info)
+    try:
+        model = spec.build(resolved.model, data.info)
+    except ValueError as err:  # e.g. an architecture that needs jet features, given showers
+        raise ConfigError(f"model '{spec.name}' cannot be built for data set '{run.data.dataset}': {err}") from None
     recipe = registry.recipe(spec.recipe).recipe_class(model, resolved.recipe)
     trainer = Trainer(resolved, spec, recipe, data, run_dir, registry, console, show_progress)
     trainer.logger.text("config", "```toml\n" + to_toml(resolved.to_dict()) + "\n```")
@@ -82,6 +88,19 @@ def execute(
         table = final_evaluation(trainer, console, show_progress)
     trainer.logger.close()
     return RunResult(run_dir=run_dir, completed=completed, step=trainer.state.step, table=table)
+
+
+GENERATION_BATCH = 256
+"""Clouds per generation call in the final evaluation (also the progress bar's step)."""
+
+
+@contextlib.contextmanager
+def sampling_progress(console: Console, description: str, total: int, enabled: bool) -> Iterator[Any]:
+    """A progress bar over generated clouds; yields ``advance(count)``."""
+    columns = (TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn())
+    with Progress(*columns, console=console, disable=not enabled) as bar:
+        task = bar.add_task(description, total=total)
+        yield lambda count: bar.advance(task, count)
 
 
 def check_metric_names(registry: Any, kind: str, ev: Any) -> None:
@@ -120,7 +139,9 @@ def final_evaluation(trainer: Trainer, console: Console, show_progress: bool = T
     fakes, table = {}, None
     for i, variant in enumerate(variants):
         name = row_name(spec.name, variants, variant)
-        fake = trainer.trained_model().generate(n, seed=run.train.seed + 1, device=trainer.device, variant=variant)
+        with sampling_progress(console, f"sampling {name}", n, show_progress) as advance:
+            fake = trainer.trained_model().generate(n, batch_size=GENERATION_BATCH, seed=run.train.seed + 1,
+                                                    device=trainer.device, variant=variant, progress=advance)
         write_pointclouds(fake, trainer.run_dir / ("samples.h5" if i == 0 else f"samples-{variant}.h5"))
         part = evaluate(real, fake, reference if i == 0 else None, specs, run.eval, progress=show_progress,
                         model_name=name)

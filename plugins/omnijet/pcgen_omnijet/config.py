@@ -45,6 +45,9 @@ class OmniJetConfig(BaseModel):
     temperature: float = Field(1.0, gt=0, description="Softmax temperature of sampling.")
     top_k: int = Field(0, ge=0, description="Sample among the k most likely tokens (0: all).")
     kv_cache: bool = Field(True, description="Reuse the keys and values of the prefix while generating.")
+    cache_memory_mb: int = Field(
+        1024, ge=1, description="Memory the KV cache may take; larger batches are generated in chunks."
+    )
 
     @model_validator(mode="after")
     def _heads_divide_width(self) -> OmniJetConfig:

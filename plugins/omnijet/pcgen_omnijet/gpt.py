@@ -18,6 +18,8 @@ from torch import Tensor, nn
 from pcgen_omnijet.config import OmniJetConfig
 from pcgen_omnijet.tokenizer import Tokenizer
 
+COMPACT_BELOW = 0.75
+"""Generation drops finished sequences from the batch once fewer than this share of its rows are live."""
 ORDERING_FEATURES = ("pt_rel", "E", "pt")
 """Features that order the particles of a sequence (the first the data has), highest first."""
 
@@ -30,6 +32,10 @@ class KVCache:
         self.keys = torch.zeros(shape, dtype=like.dtype, device=like.device)
         self.values = torch.zeros(shape, dtype=like.dtype, device=like.device)
         self.length = 0
+
+    def keep_rows(self, keep: Tensor) -> None:
+        """Keep only the sequences where ``keep`` ``(B,)`` is True (finished ones are dropped)."""
+        self.keys, self.values = self.keys[:, keep], self.values[:, keep]
 
     def append(self, block: int, k: Tensor, v: Tensor) -> tuple[Tensor, Tensor]:
         """Store one block's new keys/values ``(B, H, T, d)`` after the prefix; return the whole prefix's."""
@@ -147,29 +153,44 @@ class GPT(AutoregressiveModel):
         """Token sequences ``(num, N)`` and their masks. With ``lengths`` ``(num,)`` each sequence has
         exactly that many tokens (the stop token is forbidden before and forced there); without,
         a sequence ends where the stop token is drawn."""
+        chunk = self.cache_chunk()
+        if num > chunk:
+            parts = [self.generate_tokens(min(chunk, num - start), None if lengths is None else
+                                          lengths[start : start + chunk]) for start in range(0, num, chunk)]
+            return torch.cat([p[0] for p in parts]), torch.cat([p[1] for p in parts])
         device = self.head.weight.device
         n_max = self.max_particles
         tokens = torch.zeros(num, n_max, dtype=torch.long, device=device)
-        done = torch.zeros(num, dtype=torch.bool, device=device)
         counts = torch.zeros(num, dtype=torch.long, device=device)
+        rows = torch.arange(num, device=device)  # the batch rows still being generated
+        done = torch.zeros(num, dtype=torch.bool, device=device)  # per row of ``rows``
         sequence = torch.full((num, 1), self.start_token, dtype=torch.long, device=device)
         cache = self._new_cache(num) if self.config.kv_cache else None
         for position in range(n_max):
             step_input = sequence[:, -1:] if cache is not None else sequence
             logits = self.next_token_logits(step_input, cache=cache)[:, -1].float()
             if lengths is not None:
-                logits[:, self.stop_token] = torch.where(position < lengths, -torch.inf, torch.inf)
+                logits[:, self.stop_token] = torch.where(position < lengths[rows], -torch.inf, torch.inf)
             token = self._draw(logits)
-            stopped = token == self.stop_token
-            live = ~done & ~stopped
-            tokens[:, position] = torch.where(live, token, 0)
-            counts += live.long()
-            done |= stopped
+            done |= token == self.stop_token
+            tokens[rows[~done], position] = token[~done]
+            counts[rows[~done]] += 1
             if bool(done.all()):
                 break
             sequence = torch.cat([sequence, token.clamp_max(self.stop_token - 1).unsqueeze(1)], dim=1)
+            if (~done).sum() <= COMPACT_BELOW * len(rows):  # drop finished rows (rarely: each drop copies the cache)
+                keep = ~done
+                rows, sequence, done = rows[keep], sequence[keep], done[keep]
+                if cache is not None:
+                    cache.keep_rows(keep)
         mask = torch.arange(n_max, device=device) < counts.unsqueeze(1)
         return tokens * mask, mask
+
+    def cache_chunk(self) -> int:
+        """Most sequences generated at once so that the KV cache stays within ``cache_memory_mb``."""
+        c = self.config
+        per_sequence = 2 * c.num_blocks * (self.max_particles + 1) * c.embed_dim * self.head.weight.element_size()
+        return max(1, c.cache_memory_mb * 2**20 // per_sequence)
 
     def _new_cache(self, batch: int) -> KVCache:
         c = self.config

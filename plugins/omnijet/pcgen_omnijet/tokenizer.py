@@ -4,8 +4,9 @@ Encoder and decoder are per-particle MLPs, so a particle's token depends on that
 padded slots are never encoded, and permuting particles permutes their tokens. Quantisation picks
 the nearest code vector (L2); gradients pass the quantiser by the straight-through estimator.
 Loss (OmniJet-alpha): ``MSE(x, x') + alpha * (beta |sg[z_e] - z_q|^2 + (1 - beta) |z_e - sg[z_q]|^2)``.
-Every ``replace_every`` steps, code vectors no particle chose since the last replacement are moved
-onto encodings of the current batch (plus a little noise), which keeps the codebook in use.
+The codebook starts on encodings of the first training batch, and every ``replace_every`` steps the
+code vectors no particle chose since the last replacement are moved onto encodings of the current
+batch (plus a little noise), which keeps the codebook in use.
 """
 
 from __future__ import annotations
@@ -48,6 +49,8 @@ class Tokenizer(ObjectiveModel):
         """How often each code was chosen since the last replacement."""
         self.register_buffer("total_counts", torch.zeros(config.codebook_size))
         """How often each code was chosen over all of training (the unigram sampling distribution)."""
+        self.register_buffer("initialised", torch.zeros((), dtype=torch.bool))
+        """Whether the codebook was set from the first training batch's encodings."""
         self._last: dict[str, float] = {}
 
     # -- encoding and decoding -------------------------------------------------------------------
@@ -85,6 +88,9 @@ class Tokenizer(ObjectiveModel):
     def training_losses(self, batch: Batch, step: int) -> dict[str, Tensor]:
         x = batch.x[batch.mask]
         z_e = self.encoder(x)
+        if not self.initialised:
+            self._move_codes(torch.arange(self.codebook_size, device=z_e.device), z_e.detach())
+            self.initialised.fill_(True)
         index = self.nearest(z_e)
         z_q = self.codebook[index]
         beta = self.config.beta
@@ -112,12 +118,17 @@ class Tokenizer(ObjectiveModel):
         logs["codebook/perplexity"] = math.exp(entropy)
         dead = (~used).nonzero().squeeze(-1)
         if len(dead):
-            z_e = self.encoder(batch.x[batch.mask])
-            pick = torch.randint(len(z_e), (len(dead),), device=z_e.device)
-            self.codebook[dead] = z_e[pick] + 0.01 * torch.randn_like(z_e[pick])
+            self._move_codes(dead, self.encoder(batch.x[batch.mask]))
         logs["codebook/replaced"] = float(len(dead))
         self.window_counts.zero_()
         return logs
+
+    @torch.no_grad()
+    def _move_codes(self, codes: Tensor, encodings: Tensor) -> None:
+        """Put the code vectors ``codes`` on randomly chosen ``encodings`` (plus noise of 1 % of their spread)."""
+        pick = torch.randint(len(encodings), (len(codes),), device=encodings.device)
+        spread = encodings.std(0, keepdim=True).nan_to_num(1.0) if len(encodings) > 1 else 1.0
+        self.codebook[codes] = encodings[pick] + 0.01 * spread * torch.randn_like(encodings[pick])
 
     # -- generating (a baseline: tokens drawn independently) --------------------------------------
 
