@@ -36,9 +36,11 @@ def pythia_seconds_per_jet(num_jets: int, jet_type: str, particles: int) -> floa
 
 @torch.no_grad()
 def fastest_sample_seconds(model: torch.nn.Module, mask: torch.Tensor, cond: torch.Tensor, device: torch.device,
-                           repeats: int = 3) -> float:
-    """The fastest of ``repeats`` timings of ``model.sample(mask, cond)`` (after one warm-up call), in seconds."""
-    model.sample(mask, cond)  # warm-up
+                           repeats: int = 3, warmup: bool = True) -> float:
+    """The fastest of ``repeats`` timings of ``model.sample(mask, cond)`` (after one warm-up call
+    unless ``warmup`` is False), in seconds."""
+    if warmup:
+        model.sample(mask, cond)
     best = float("inf")
     for _ in range(repeats):
         if device.type == "cuda":

@@ -44,6 +44,14 @@ def test_a_model_trains_on_showers_and_is_evaluated_with_shower_metrics(registry
     assert samples.feature_names == ("x", "y", "z", "E") and samples.kind == "showers"
     assert (samples.points[..., 3][samples.mask] > 0).all()
     assert (result.run_dir / "distributions.png").is_file() and (result.run_dir / "multiplicity.png").is_file()
+    from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
+
+    events = EventAccumulator(str(result.run_dir / "tensorboard"))
+    events.Reload()
+    tags = events.Tags()
+    assert {"generated/energy_sum", "real/num_hits", "generated/cog_z"} <= set(tags["histograms"])
+    assert {"metrics/w1esum", "metrics/w1nhits", "metrics/w1cog"} <= set(tags["scalars"])  # in-training eval
+    assert {"final/distributions", "distributions"} <= set(tags["images"])
 
 
 def test_metrics_of_the_wrong_kind_are_refused_before_training(registry, tmp_path: Path) -> None:

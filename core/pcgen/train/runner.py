@@ -147,6 +147,7 @@ def final_evaluation(trainer: Trainer, console: Console, show_progress: bool = T
                         model_name=name)
         table = part if table is None else table.add_rows(part)
         fakes[name] = fake
+        trainer.log_observables(real, fake, trainer.state.step, "generated" if i == 0 else f"generated-{variant}")
     (trainer.run_dir / "metrics.json").write_text(json.dumps(table.to_dict(), indent=2))
     (trainer.run_dir / "metrics.md").write_text(table.to_markdown() + "\n")
     for name, figure in (("distributions", figure_for_kind(data.info.kind, real, fakes)),

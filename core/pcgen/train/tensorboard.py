@@ -5,6 +5,7 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
+import numpy as np
 from torch.utils.tensorboard import SummaryWriter
 from torch.utils.tensorboard.summary import hparams
 
@@ -38,6 +39,16 @@ class RunLogger:
     def figure(self, tag: str, figure: Any, step: int) -> None:
         if self.writer:
             self.writer.add_figure(tag, figure, step, close=True)
+
+    def histograms(self, prefix: str, values: dict[str, Any], step: int) -> None:
+        """One histogram per entry, tagged ``<prefix>/<name>``; non-finite values are left out."""
+        if self.writer is None:
+            return
+        for name, array in values.items():
+            array = np.asarray(array, dtype=np.float64)
+            array = array[np.isfinite(array)]
+            if array.size:
+                self.writer.add_histogram(f"{prefix}/{name}", array, step)
 
     def text(self, tag: str, text: str, step: int = 0) -> None:
         if self.writer:

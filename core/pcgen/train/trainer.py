@@ -196,6 +196,14 @@ class Trainer:
 
     # -- evaluation --------------------------------------------------------------------------------
 
+    def log_observables(self, real: Any, fake: Any, step: int, label: str = "generated") -> None:
+        """TensorBoard histograms of per-cloud observables of held-out (``real/``) and generated
+        (``<label>/``) clouds."""
+        from pcgen.data.observables import cloud_observables
+
+        self.logger.histograms("real", cloud_observables(real), step)
+        self.logger.histograms(label, cloud_observables(fake), step)
+
     def evaluate_during_training(self) -> dict[str, float]:
         """Cheap metrics on held-out clouds, distribution figures, and the best checkpoint by the first metric."""
         from pcgen.metrics.evaluate import compute_metrics, training_metrics
@@ -210,6 +218,7 @@ class Trainer:
         step = self.state.step
         self.logger.scalars({f"metrics/{k}": v for k, v in values.items()}, step)
         self.logger.figure("distributions", figure_for_kind(kind, real, {self.spec.name: fake}), step)
+        self.log_observables(real, fake, step)
         self.registry.manager.hook.pcgen_on_evaluation(run_dir=str(self.run_dir), step=step, metrics=values)
         if specs and values.get(specs[0].name, float("inf")) < self.state.best_value:
             self.state.best_value = values[specs[0].name]
