@@ -49,7 +49,8 @@ def test_a_model_trains_on_showers_and_is_evaluated_with_shower_metrics(registry
     events = EventAccumulator(str(result.run_dir / "tensorboard"))
     events.Reload()
     tags = events.Tags()
-    assert {"generated/energy_sum", "real/num_hits", "generated/cog_z"} <= set(tags["histograms"])
+    assert {"generated/energy_sum", "real/num_hits", "generated/cog_z", "real/layer_energy",
+            "generated/radial_energy"} <= set(tags["histograms"])
     assert {"metrics/w1esum", "metrics/w1nhits", "metrics/w1cog"} <= set(tags["scalars"])  # in-training eval
     assert {"final/distributions", "distributions"} <= set(tags["images"])
 

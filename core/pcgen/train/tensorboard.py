@@ -50,6 +50,20 @@ class RunLogger:
             if array.size:
                 self.writer.add_histogram(f"{prefix}/{name}", array, step)
 
+    def profiles(self, prefix: str, profiles: dict[str, Any], step: int) -> None:
+        """Weighted histograms (:class:`pcgen.data.observables.Profile`), tagged ``<prefix>/<name>``."""
+        if self.writer is None:
+            return
+        for name, profile in profiles.items():
+            centres = 0.5 * (profile.edges[1:] + profile.edges[:-1])
+            total = float(profile.counts.sum())
+            if total <= 0 or not np.isfinite(total):
+                continue
+            self.writer.add_histogram_raw(
+                f"{prefix}/{name}", min=float(profile.edges[0]), max=float(profile.edges[-1]), num=total,
+                sum=float((centres * profile.counts).sum()), sum_squares=float((centres**2 * profile.counts).sum()),
+                bucket_limits=profile.edges[1:].tolist(), bucket_counts=profile.counts.tolist(), global_step=step)
+
     def text(self, tag: str, text: str, step: int = 0) -> None:
         if self.writer:
             self.writer.add_text(tag, text, step)

@@ -197,12 +197,16 @@ class Trainer:
     # -- evaluation --------------------------------------------------------------------------------
 
     def log_observables(self, real: Any, fake: Any, step: int, label: str = "generated") -> None:
-        """TensorBoard histograms of per-cloud observables of held-out (``real/``) and generated
-        (``<label>/``) clouds."""
-        from pcgen.data.observables import cloud_observables
+        """TensorBoard histograms of per-cloud observables and, for showers, of the layer and radial
+        energy profiles, of held-out (``real/``) and generated (``<label>/``) clouds."""
+        from pcgen.data.observables import cloud_observables, cloud_profiles
+        from pcgen.metrics.shower_metrics import infer_num_layers
 
         self.logger.histograms("real", cloud_observables(real), step)
         self.logger.histograms(label, cloud_observables(fake), step)
+        layers = infer_num_layers(real.points, real.mask)
+        self.logger.profiles("real", cloud_profiles(real, layers), step)
+        self.logger.profiles(label, cloud_profiles(fake, layers), step)
 
     def evaluate_during_training(self) -> dict[str, float]:
         """Cheap metrics on held-out clouds, distribution figures, and the best checkpoint by the first metric."""
