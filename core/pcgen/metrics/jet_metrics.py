@@ -16,7 +16,7 @@ value. ``compute()`` returns ``tensor([value, error])`` in float64. Every random
 
 from __future__ import annotations
 
-from abc import ABC, abstractmethod
+from abc import abstractmethod
 
 import contextlib
 import functools
@@ -29,10 +29,9 @@ from typing import Any
 import numpy as np
 import torch
 from torch import Tensor
-from torchmetrics import Metric
-from torchmetrics.utilities import dim_zero_cat
 
 from pcgen.data.pointclouds import JET_FEATURES
+from pcgen.metrics.pairs import CloudPairMetric
 from pcgen.specs import MetricSpec
 
 PT_INDEX = 2
@@ -44,7 +43,6 @@ FPD_KPD_EFPSET: list[tuple[str, int]] = [("d<=", 4)]
 W1EFP_EFPSET: list[tuple[str, int]] = [("n==", 4), ("d==", 4), ("p==", 1)]
 """EFPs compared by W1EFP (jetnet's default: the five prime n = 4, d = 4 graphs)."""
 
-_STATES = ("real", "real_mask", "fake", "fake_mask")
 _EFP_CACHE: OrderedDict[str, np.ndarray] = OrderedDict()
 _EFP_CACHE_SIZE = 8
 
@@ -149,34 +147,15 @@ def fpd_sample_range(min_samples: int, max_samples: int, available: int) -> tupl
 # ------------------------------------------------------------------------------------------------
 
 
-class JetPairMetric(Metric, ABC):
+class JetPairMetric(CloudPairMetric):
     """Base class: accumulates real and generated jets; a subclass turns them into (value, error)."""
 
-    is_differentiable = False
-    higher_is_better = False
-    full_state_update = False
-
-    def __init__(self, **kwargs: Any) -> None:
-        kwargs.setdefault("compute_on_cpu", True)
-        super().__init__(**kwargs)
-        for name in _STATES:
-            self.add_state(name, default=[], dist_reduce_fx="cat")
-
-    def update(self, real: Tensor, real_mask: Tensor, fake: Tensor, fake_mask: Tensor) -> None:
-        """Add a batch of real and of generated jets (the two batches may differ in size)."""
-        for name, points, mask in (("real", real, real_mask), ("fake", fake, fake_mask)):
-            points, mask = torch.as_tensor(points).detach(), torch.as_tensor(mask).detach()
-            if points.ndim != 3 or points.shape[-1] < 3 or mask.shape != points.shape[:2]:
-                raise ValueError(
-                    f"{name}: expected points (B, N, 3) and mask (B, N), "
-                    f"got {tuple(points.shape)} and {tuple(mask.shape)}"
-                )
-            getattr(self, name).append(points[..., :3].float())
-            getattr(self, f"{name}_mask").append(mask.bool())
+    num_features = 3
+    feature_hint = "(eta_rel, phi_rel, pt_rel)"
 
     def compute(self) -> Tensor:
         """``tensor([value, error])`` (float64); ``[nan, nan]`` with a warning for non-finite jets."""
-        real, real_mask, fake, fake_mask = (self._gathered(name) for name in _STATES)
+        real, real_mask, fake, fake_mask = self.gathered()
         real_jets, fake_jets = prepare_jets(real, real_mask), prepare_jets(fake, fake_mask)
         if not (np.isfinite(real_jets).all() and np.isfinite(fake_jets).all()):
             warnings.warn(f"{type(self).__name__}: non-finite particle features; value is nan", stacklevel=2)
@@ -184,12 +163,6 @@ class JetPairMetric(Metric, ABC):
         with _quiet():
             value, error = self._value(real_jets, real_mask.numpy(), fake_jets, fake_mask.numpy())
         return torch.tensor([float(value), float(error)], dtype=torch.float64)
-
-    def _gathered(self, name: str) -> Tensor:
-        state = getattr(self, name)
-        if isinstance(state, list) and not state:
-            raise RuntimeError(f"{type(self).__name__}.compute() called before any update()")
-        return dim_zero_cat(state).cpu()
 
     @abstractmethod
     def _value(

@@ -16,7 +16,7 @@ radial ring) is compared bin by bin and the per-bin W1s averaged within each sub
 from __future__ import annotations
 
 import warnings
-from abc import ABC, abstractmethod
+from abc import abstractmethod
 from dataclasses import dataclass
 from typing import Any
 
@@ -24,10 +24,9 @@ import numpy as np
 import torch
 from scipy.stats import wasserstein_distance
 from torch import Tensor
-from torchmetrics import Metric
-from torchmetrics.utilities import dim_zero_cat
 
 from pcgen.data import shower_observables as obs
+from pcgen.metrics.pairs import CloudPairMetric
 from pcgen.specs import MetricSpec
 
 NUM_SHOWER_FEATURES = 4
@@ -37,7 +36,6 @@ Z_INDEX, E_INDEX = 2, 3
 COG_AXES = ("x", "y", "z")
 """Names of the centre-of-gravity components, the keys of :attr:`W1CentreOfGravity.per_feature`."""
 
-_STATES = ("real", "real_mask", "fake", "fake_mask")
 
 
 # ------------------------------------------------------------------------------------------------
@@ -131,56 +129,35 @@ def _mean_std(w1s: np.ndarray) -> tuple[float, float]:
 # ------------------------------------------------------------------------------------------------
 
 
-class ShowerPairMetric(Metric, ABC):
+class ShowerPairMetric(CloudPairMetric):
     """Base class: accumulates real and generated showers; a subclass names the compared values.
 
     ``num_eval_samples`` showers (at most those available) are drawn with replacement ``num_batches``
     times from a generator seeded with ``seed``; the value and error are the mean and std of the W1s.
     """
 
-    is_differentiable = False
-    higher_is_better = False
-    full_state_update = False
+    num_features = NUM_SHOWER_FEATURES
+    feature_hint = "(x, y, z, E)"
 
     def __init__(self, num_eval_samples: int = 50_000, num_batches: int = 5, seed: int = 42, **kwargs: Any) -> None:
-        kwargs.setdefault("compute_on_cpu", True)
         super().__init__(**kwargs)
         if num_eval_samples < 1 or num_batches < 1:
             raise ValueError("num_eval_samples and num_batches must be positive")
         self.num_eval_samples = num_eval_samples
         self.num_batches = num_batches
         self.seed = seed
-        for name in _STATES:
-            self.add_state(name, default=[], dist_reduce_fx="cat")
-
-    def update(self, real: Tensor, real_mask: Tensor, fake: Tensor, fake_mask: Tensor) -> None:
-        """Add a batch of real and of generated showers (the two batches may differ in size)."""
-        for name, points, mask in (("real", real, real_mask), ("fake", fake, fake_mask)):
-            points, mask = torch.as_tensor(points).detach(), torch.as_tensor(mask).detach()
-            if points.ndim != 3 or points.shape[-1] < NUM_SHOWER_FEATURES or mask.shape != points.shape[:2]:
-                raise ValueError(
-                    f"{name}: expected showers (B, N, 4) with features (x, y, z, E) and mask (B, N), "
-                    f"got {tuple(points.shape)} and {tuple(mask.shape)}"
-                )
-            getattr(self, name).append(points[..., :NUM_SHOWER_FEATURES].float())
-            getattr(self, f"{name}_mask").append(mask.bool())
 
     def compute(self) -> Tensor:
         """``tensor([value, error])`` (float64); ``[nan, nan]`` with a warning for non-finite hits."""
-        real, real_mask = prepare_showers(self._gathered("real"), self._gathered("real_mask"))
-        fake, fake_mask = prepare_showers(self._gathered("fake"), self._gathered("fake_mask"))
+        real, real_mask, fake, fake_mask = self.gathered()
+        real, real_mask = prepare_showers(real, real_mask)
+        fake, fake_mask = prepare_showers(fake, fake_mask)
         if not (np.isfinite(real).all() and np.isfinite(fake).all()):
             warnings.warn(f"{type(self).__name__}: non-finite hit features; value is nan", stacklevel=2)
             self._set_nan()
             return torch.tensor([np.nan, np.nan], dtype=torch.float64)
         value, error = self._value(real, real_mask, fake, fake_mask)
         return torch.tensor([float(value), float(error)], dtype=torch.float64)
-
-    def _gathered(self, name: str) -> Tensor:
-        state = getattr(self, name)
-        if isinstance(state, list) and not state:
-            raise RuntimeError(f"{type(self).__name__}.compute() called before any update()")
-        return dim_zero_cat(state).cpu()
 
     def _bootstrap(self, real: ShowerValues, fake: ShowerValues) -> np.ndarray:
         """:func:`bootstrap_w1` with this metric's settings, ``(num_batches, K)``."""
