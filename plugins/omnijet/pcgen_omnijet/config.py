@@ -13,8 +13,12 @@ Where the defaults come from:
   MLPs (a token depends on its particle alone, so the encoder is permutation-safe and ignores
   padding by construction); the default codebook is 8,192 codes for showers too, because the
   65,536-way output layer makes CPU runs impractically slow (``codebook_size = 65536`` restores
-  the paper's value); the GPT is pre-norm with learned position embeddings; sampling uses
-  temperature 1 and no top-k cut unless set.
+  the paper's value); unused codes are replaced every 10 steps, not 100: the papers' codebook
+  (vqtorch, with an affine reparameterisation and synchronised updates) follows the encoder as it
+  moves, a plain codebook does not, and most of it is stranded within the first tens of steps
+  (measured on CPU, 150 tokenizer steps on ``calo-photons``: reconstruction MSE 0.019 with 10,
+  0.19 with 100; 200 steps on top jets: 0.007 against 0.028); the GPT is pre-norm with learned
+  position embeddings; sampling uses temperature 1 and no top-k cut unless set.
 """
 
 from __future__ import annotations
@@ -34,7 +38,7 @@ class OmniJetConfig(BaseModel):
     tokenizer_layers: int = Field(3, ge=1, description="Linear layers of the encoder and of the decoder.")
     alpha: float = Field(10.0, ge=0, description="Weight of the commitment loss.")
     beta: float = Field(0.8, ge=0, le=1, description="Share of the commitment loss that moves the codebook.")
-    replace_every: int = Field(100, ge=1, description="Steps between replacements of unused code vectors.")
+    replace_every: int = Field(10, ge=1, description="Steps between replacements of unused code vectors (paper: 100).")
     # -- GPT ----------------------------------------------------------------------------------------
     embed_dim: int = Field(256, ge=1, description="Token embedding width.")
     num_heads: int = Field(8, ge=1, description="Attention heads.")

@@ -73,7 +73,6 @@ SPEC = ModelSpec(
     train_defaults={"batch_size": 128},
     quick_config={
         "codebook_size": 256, "tokenizer_hidden": 64, "embed_dim": 64, "num_heads": 4, "num_blocks": 2,
-        "replace_every": 20,
     },
     preprocessing="standard",
     log_features=("pt_rel", "E"),
