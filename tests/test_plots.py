@@ -69,3 +69,13 @@ def test_empty_generated_set_does_not_crash(real, tmp_path):
     empty = PointClouds(np.zeros((0, N, 3), np.float32), np.zeros((0, N), bool))
     fig = distribution_figure(real, {"empty": empty})
     fig.savefig(tmp_path / "empty.png")
+
+
+def test_values_beyond_the_real_range_are_drawn_in_the_edge_bins(real):
+    far = make_jets(400, seed=5)
+    far.points[..., 0] = np.where(far.mask, far.points[..., 0] + 50.0, 0.0)  # every eta_rel far above the real range
+    fig = distribution_figure(real, {"gen": far}, bins=30)
+    generated = histograms(fig)[0][1]  # eta_rel panel: [real, gen]
+    assert generated[-1] > 0 and generated[:-1].sum() == 0
+    edges = np.asarray(fig.axes[0].patches[1].get_data().edges)
+    np.testing.assert_allclose((generated * np.diff(edges)).sum(), 1.0)

@@ -82,10 +82,11 @@ def test_pcgen_eval_compares_shower_files_with_shower_metrics(tmp_path: Path) ->
     write_pointclouds(simulate_showers(120, seed=1, max_hits=1700), real)
     write_pointclouds(simulate_showers(60, seed=2, max_hits=1700), fake)
     result = CliRunner().invoke(app, ["eval", "--samples", str(fake), "--reference", str(real), "--n", "60",
-                                      "--markdown", str(tmp_path / "table.md")])
+                                      "--markdown", str(tmp_path / "table.md"), "--plot", str(tmp_path / "d.png")])
     assert result.exit_code == 0, result.stderr
     table = (tmp_path / "table.md").read_text()
     assert "W1 E_sum (MeV)" in table and "truth" in table and "W1M" not in table
+    assert (tmp_path / "d.png").stat().st_size > 10_000
     jets = tmp_path / "jets.h5"
     from toydata import toy_jets
 

@@ -230,9 +230,10 @@ def eval_command(
     n: Annotated[int, typer.Option("--n", help="Clouds used from each file.")] = 5000,
     efp: Annotated[bool, typer.Option(help="Compute EFP metrics (W1EFP, FPD, KPD).")] = True,
     markdown: Annotated[Optional[Path], typer.Option(help="Also write the table as Markdown here.")] = None,
+    plot: Annotated[Optional[Path], typer.Option(help="Also draw the distributions (PNG) here.")] = None,
 ) -> None:
     """The metric table of generated vs real clouds (jets: JetNet protocol; showers: shower observables),
-    with the truth baseline."""
+    with the truth baseline; optionally the distribution figure."""
     from pcgen.config import EvalConfig
     from pcgen.data.store import read_pointclouds
     from pcgen.metrics.evaluate import evaluate, metrics_for_kind
@@ -256,6 +257,11 @@ def eval_command(
     out.print(table.to_rich())
     if markdown:
         markdown.write_text(table.to_markdown() + "\n")
+    if plot:
+        from pcgen.plots import figure_for_kind
+
+        figure_for_kind(real.kind, real, {samples.stem: fake}).savefig(plot, dpi=110)
+        out.print(f"figure: {plot}")
 
 
 def main() -> None:

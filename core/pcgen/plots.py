@@ -79,6 +79,9 @@ def _log_edges(real: np.ndarray, bins: int) -> np.ndarray:
 
 
 def _density(sample: np.ndarray, edges: np.ndarray) -> np.ndarray:
+    """Unit-area density over ``edges``; values outside them count in the first or last bin
+    (under- and overflow), so a generated sample far off the real range shows up at the edges."""
+    sample = np.clip(sample[np.isfinite(sample)], edges[0], edges[-1])
     counts, _ = np.histogram(sample, bins=edges)
     total = counts.sum()
     return counts / (total * np.diff(edges)) if total else counts.astype(float)
