@@ -105,7 +105,36 @@ def test_tokenizer_training_lowers_the_reconstruction_error() -> None:
     assert "codebook/usage" in last or "codebook/batch_usage" in last
 
 
+def test_held_out_losses_change_neither_the_tokenizer_nor_its_code_statistics() -> None:
+    tok = model(codebook_size=64).tokenizer
+    recipe = ObjectiveRecipe(tok, OptimiserConfig(lr=3e-3, warmup_steps=0, schedule="constant"))
+    recipe.training_step(clouds([12] * 8), 0, 0.0)
+    before = {k: v.clone() for k, v in tok.state_dict().items()}
+    values = recipe.validation_losses(clouds([5, 9, 12], seed=3), step=1)
+    assert {"reconstruction", "commitment"} <= set(values) and tok.training
+    for name, tensor in tok.state_dict().items():
+        assert torch.equal(tensor, before[name]), name
+
+
 # -- GPT -----------------------------------------------------------------------------------------------
+
+
+def test_held_out_loss_exposes_a_gpt_that_memorises_its_batch() -> None:
+    net = model()
+
+    def random_clouds(seed: int) -> Batch:  # every feature random, so that the tokens differ from cloud to cloud
+        with seeded(seed):
+            x, mask = torch.randn(8, 12, 3), torch.ones(8, 12, dtype=torch.bool)
+        return Batch(x, mask, jet_condition(mask))
+
+    seen, unseen = random_clouds(0), random_clouds(1)
+    recipe = AutoregressiveRecipe(net.gpt, AutoregressiveConfig(lr=3e-3, warmup_steps=0, schedule="constant"))
+    start = recipe.validation_losses(seen, 0)["nll"]
+    for step in range(80):
+        recipe.training_step(seen, step, step / 80)
+    memorised = recipe.validation_losses(seen, 80)["nll"]
+    assert memorised < 0.3 * start
+    assert recipe.validation_losses(unseen, 80)["nll"] > 3 * memorised  # the held-out loss shows it
 
 
 def test_sequences_are_start_tokens_by_decreasing_pt_then_stop() -> None:
@@ -200,7 +229,7 @@ def test_the_gpt_trains_nothing_of_the_tokenizer() -> None:
 
 
 def test_a_staged_run_trains_both_stages_and_generates_its_own_multiplicities(registry, tmp_path: Path) -> None:
-    sets = quick_overrides(24, **{"eval.num_jets": 60}) + [f"model.{k}={json.dumps(v)}" for k, v in
+    sets = quick_overrides(24, **{"eval.num_jets": 60, "train.eval_every": 6}) + [f"model.{k}={json.dumps(v)}" for k, v in
                                                            SPEC.quick_config.items()] + [f'run_dir="{tmp_path}"']
     result = execute(load_config(None, sets, registry, plugin="omnijet"), registry, show_progress=False)
     assert result.completed and {"w1m", "w1p"} <= set(result.table.rows["omnijet"])
@@ -210,8 +239,13 @@ def test_a_staged_run_trains_both_stages_and_generates_its_own_multiplicities(re
     from_data = trained.generate(40, seed=2, multiplicity="data")
     assert from_data.meta["multiplicity"] == "data"
     assert (own.points[~own.mask] == 0).all() and (own.points[..., 2][own.mask] > 0).all()  # pt_rel = exp(.)
-    events = list((result.run_dir / "tensorboard").glob("events.*"))
-    assert events
+    from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
+
+    events = EventAccumulator(str(result.run_dir / "tensorboard"))
+    events.Reload()
+    scalars = set(events.Tags()["scalars"])
+    # held-out losses of each stage: the tokenizer's in its share of the run, the GPT's in its own
+    assert {"validation/reconstruction", "validation/commitment", "validation/nll", "validation/tokens/accuracy"} <= scalars
 
 
 def test_omnijet_builds_for_showers() -> None:

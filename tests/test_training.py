@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 
 import pytest
@@ -14,9 +15,9 @@ from pcgen.train.recipe import warmup_cosine
 from pcgen.train.runner import execute, resume_config
 
 
-def train(registry, tmp_path: Path, name: str, steps: int, **extra) -> Path:
+def train(registry, tmp_path: Path, name: str, steps: int, plugin: str = "igapt", **extra) -> Path:
     cfg = load_config(None, quick_overrides(steps, **extra) + [f'name="{name}"', f'run_dir="{tmp_path}"'],
-                      registry, plugin="igapt")
+                      registry, plugin=plugin)
     return execute(cfg, registry, show_progress=False, final_eval=False).run_dir
 
 
@@ -29,6 +30,15 @@ def test_same_config_and_seed_give_the_same_weights(registry, tmp_path: Path) ->
     assert all(torch.equal(a[k], b[k]) for k in a)
     c = weights(train(registry, tmp_path, "c", 6, **{"train.seed": 1}))
     assert not all(torch.equal(a[k], c[k]) for k in a)
+
+
+@pytest.mark.parametrize("plugin", ["igapt", "omnijet"])
+def test_evaluating_during_training_does_not_change_the_training(registry, tmp_path: Path, plugin: str) -> None:
+    small = {f"model.{k}": json.dumps(v) for k, v in registry.model(plugin).quick_config.items()}
+    quiet = weights(train(registry, tmp_path, "quiet", 12, plugin, **small))
+    watched = train(registry, tmp_path, "watched", 12, plugin, **small, **{"train.eval_every": 4, "eval.num_jets": 40})
+    assert (watched / "checkpoints" / "best.pt").is_file()  # the evaluations did happen
+    assert all(torch.equal(quiet[k], weights(watched)[k]) for k in quiet)
 
 
 def interrupt_at(monkeypatch: pytest.MonkeyPatch, call: int) -> None:

@@ -104,6 +104,17 @@ class ObjectiveRecipe(Recipe):
         logs.update(self.after_step(batch, step))
         return logs
 
+    @torch.no_grad()
+    def validation_losses(self, batch: Batch, step: int) -> dict[str, float]:
+        """:meth:`losses` of a held-out batch in eval mode, and what they log (e.g. token accuracy)."""
+        was_training = self.model.training
+        self.model.eval()
+        try:
+            terms, logs = self.losses(batch, step)
+        finally:
+            self.model.train(was_training)
+        return {**{name: term.item() for name, term in terms.items()}, **logs}
+
     def after_step(self, batch: Batch, step: int) -> dict[str, float]:
         """Work after an optimiser step (default: the model's :meth:`ObjectiveModel.after_step`)."""
         hook = getattr(self.model, "after_step", None)

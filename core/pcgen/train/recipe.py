@@ -66,6 +66,11 @@ class Recipe(ABC):
     def training_step(self, batch: Batch, step: int, progress: float) -> dict[str, float]:
         """Update the model on one batch; return scalars to log (losses, gradient norms)."""
 
+    def validation_losses(self, batch: Batch, step: int) -> dict[str, float]:
+        """The training loss terms on held-out clouds, nothing updated (default: none, e.g. a GAN's
+        losses say little about overfitting)."""
+        return {}
+
     def set_learning_rates(self, factor: float) -> None:
         """Set every optimiser's learning rate to its base value times ``factor``."""
         for name, opt in self.optimizers.items():

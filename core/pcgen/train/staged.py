@@ -237,6 +237,9 @@ class StagedRecipe(Recipe):
         logs["stage"] = float(self.index)
         return logs
 
+    def validation_losses(self, batch: Batch, step: int) -> dict[str, float]:
+        return self.current.validation_losses(batch, step - self.stage_start)
+
     def set_learning_rates(self, factor: float) -> None:
         self.current.set_learning_rates(factor)
 

@@ -14,7 +14,8 @@ from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
 from pcgen.config import ResolvedConfig
-from pcgen.sampling import TrainedModel
+from pcgen.data.multiplicity import jet_condition
+from pcgen.sampling import TrainedModel, seeded
 from pcgen.specs import ModelSpec
 from pcgen.train.checkpoint import load_checkpoint, save_checkpoint
 from pcgen.train.data_prep import PreparedData
@@ -64,6 +65,7 @@ class Trainer:
         self.steps_per_epoch = max(1, len(data.x) // self.cfg.batch_size)
         self._epoch: int | None = None
         self._perm = torch.empty(0, dtype=torch.long)
+        self._validation: Batch | None = None
         self.recipe.model.to(self.device)
 
     # -- checkpoints ---------------------------------------------------------------------------
@@ -208,6 +210,23 @@ class Trainer:
         self.logger.profiles("real", cloud_profiles(real, layers), step)
         self.logger.profiles(label, cloud_profiles(fake, layers), step)
 
+    def validation_batch(self) -> Batch:
+        """The first ``train.batch_size`` held-out clouds in model space (the same at every evaluation)."""
+        if self._validation is None:
+            test = self.data.test.subset(slice(0, min(self.cfg.batch_size, len(self.data.test))))
+            points, mask = torch.from_numpy(test.points).float(), torch.from_numpy(test.mask).bool()
+            x = self.data.scaler.transform(points, mask)
+            self._validation = Batch(x, mask, jet_condition(mask)).to(self.device)
+        return self._validation
+
+    def log_validation_losses(self, step: int) -> dict[str, float]:
+        """The recipe's loss terms on held-out clouds, logged as ``validation/<name>``: a training loss
+        that keeps falling while this rises means the model memorises its training set."""
+        with seeded(self.cfg.seed + 54321):
+            values = self.recipe.validation_losses(self.validation_batch(), step)
+        self.logger.scalars({f"validation/{k}": v for k, v in values.items()}, step)
+        return values
+
     def evaluate_during_training(self) -> dict[str, float]:
         """Cheap metrics on held-out clouds, distribution figures, and the best checkpoint by the first metric."""
         from pcgen.metrics.evaluate import compute_metrics, training_metrics
@@ -220,6 +239,7 @@ class Trainer:
         specs = training_metrics(self.registry, kind, ev.during_training)
         values = compute_metrics(real, fake, specs, ev)
         step = self.state.step
+        self.log_validation_losses(step)
         self.logger.scalars({f"metrics/{k}": v for k, v in values.items()}, step)
         self.logger.figure("distributions", figure_for_kind(kind, real, {self.spec.name: fake}), step)
         self.log_observables(real, fake, step)

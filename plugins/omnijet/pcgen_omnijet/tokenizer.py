@@ -88,7 +88,7 @@ class Tokenizer(ObjectiveModel):
     def training_losses(self, batch: Batch, step: int) -> dict[str, Tensor]:
         x = batch.x[batch.mask]
         z_e = self.encoder(x)
-        if not self.initialised:
+        if self.training and not self.initialised:
             self._move_codes(torch.arange(self.codebook_size, device=z_e.device), z_e.detach())
             self.initialised.fill_(True)
         index = self.nearest(z_e)
@@ -97,12 +97,13 @@ class Tokenizer(ObjectiveModel):
         commitment = beta * F.mse_loss(z_q, z_e.detach()) + (1 - beta) * F.mse_loss(z_e, z_q.detach())
         recon = self.decoder(z_e + (z_q - z_e).detach())  # straight-through estimator
         counts = torch.bincount(index, minlength=self.codebook_size).to(self.window_counts)
-        self.window_counts += counts
-        self.total_counts += counts
-        with torch.no_grad():
-            per_feature = ((recon - x) ** 2).mean(0)
-        self._last = {f"tokenizer/recon_mse_{n}": v.item() for n, v in zip(self.feature_names, per_feature)}
-        self._last["codebook/batch_usage"] = (counts > 0).float().mean().item()
+        if self.training:  # held-out batches (eval mode) leave the code statistics alone
+            self.window_counts += counts
+            self.total_counts += counts
+            with torch.no_grad():
+                per_feature = ((recon - x) ** 2).mean(0)
+            self._last = {f"tokenizer/recon_mse_{n}": v.item() for n, v in zip(self.feature_names, per_feature)}
+            self._last["codebook/batch_usage"] = (counts > 0).float().mean().item()
         return {"reconstruction": F.mse_loss(recon, x), "commitment": self.config.alpha * commitment}
 
     @torch.no_grad()
