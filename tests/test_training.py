@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import importlib
 import json
 from pathlib import Path
 
@@ -39,6 +40,18 @@ def test_evaluating_during_training_does_not_change_the_training(registry, tmp_p
     watched = train(registry, tmp_path, "watched", 12, plugin, **small, **{"train.eval_every": 4, "eval.num_jets": 40})
     assert (watched / "checkpoints" / "best.pt").is_file()  # the evaluations did happen
     assert all(torch.equal(quiet[k], weights(watched)[k]) for k in quiet)
+
+
+def test_the_best_checkpoint_of_a_staged_model_comes_from_its_last_stage(registry, tmp_path: Path,
+                                                                        monkeypatch: pytest.MonkeyPatch) -> None:
+    evaluate = importlib.import_module("pcgen.metrics.evaluate")  # the module (pcgen.metrics.evaluate is also a function)
+    calls = iter(range(1, 1000))  # every evaluation worse than the one before: the first would be the best
+    monkeypatch.setattr(evaluate, "compute_metrics", lambda *args, **kwargs: {"w1m": float(next(calls))})
+    small = {f"model.{k}": json.dumps(v) for k, v in registry.model("omnijet").quick_config.items()}
+    run = train(registry, tmp_path, "staged", 12, "omnijet", **small, **{"train.eval_every": 1, "eval.num_jets": 30})
+    best = load_checkpoint(run / "checkpoints" / "best.pt")
+    assert best["recipe"]["stage_index"] == 1  # the GPT stage: the tokenizer stage's samples are not OmniJet's
+    assert best["loop"]["step"] > best["recipe"]["stage_start"]
 
 
 def interrupt_at(monkeypatch: pytest.MonkeyPatch, call: int) -> None:

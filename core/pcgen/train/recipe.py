@@ -62,6 +62,12 @@ class Recipe(ABC):
         """Name of the current training stage (single-stage recipes: 'train')."""
         return "train"
 
+    @property
+    def in_final_stage(self) -> bool:
+        """Whether the model is now trained in its last stage, i.e. samples as the finished model will
+        (single-stage recipes: always). Only then may an evaluation make the best checkpoint."""
+        return True
+
     @abstractmethod
     def training_step(self, batch: Batch, step: int, progress: float) -> dict[str, float]:
         """Update the model on one batch; return scalars to log (losses, gradient norms)."""

@@ -215,6 +215,10 @@ class StagedRecipe(Recipe):
         return self.stages[self.index].name
 
     @property
+    def in_final_stage(self) -> bool:
+        return self.index == len(self.stages) - 1
+
+    @property
     def current(self) -> Recipe:
         """The recipe of the current stage."""
         return self.stages[self.index].recipe

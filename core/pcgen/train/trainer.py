@@ -228,7 +228,9 @@ class Trainer:
         return values
 
     def evaluate_during_training(self) -> dict[str, float]:
-        """Cheap metrics on held-out clouds, distribution figures, and the best checkpoint by the first metric."""
+        """Cheap metrics on held-out clouds, distribution figures, and the best checkpoint by the first
+        metric (for a staged model, among evaluations in its last stage only: an earlier stage's
+        samples are not the finished model's)."""
         from pcgen.metrics.evaluate import compute_metrics, training_metrics
         from pcgen.plots import figure_for_kind
 
@@ -244,7 +246,7 @@ class Trainer:
         self.logger.figure("distributions", figure_for_kind(kind, real, {self.spec.name: fake}), step)
         self.log_observables(real, fake, step)
         self.registry.manager.hook.pcgen_on_evaluation(run_dir=str(self.run_dir), step=step, metrics=values)
-        if specs and values.get(specs[0].name, float("inf")) < self.state.best_value:
+        if specs and self.recipe.in_final_stage and values.get(specs[0].name, float("inf")) < self.state.best_value:
             self.state.best_value = values[specs[0].name]
             self.save("best.pt")
         return values
