@@ -8,7 +8,8 @@ from matplotlib.figure import Figure
 from pcgen.data import shower_observables as obs
 from pcgen.data.pointclouds import PointClouds
 from pcgen.data.shower_sim import simulate_showers
-from pcgen.plots import RADIAL_BINS, figure_for_kind, shower_distribution_figure
+from pcgen.data.observables import RADIAL_BINS
+from pcgen.plots import figure_for_kind, shower_distribution_figure
 
 
 @pytest.fixture(scope="module")

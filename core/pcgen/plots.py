@@ -16,6 +16,7 @@ from matplotlib.backends.backend_agg import FigureCanvasAgg
 from matplotlib.figure import Figure
 
 from pcgen.data import shower_observables as obs
+from pcgen.data.observables import energy_profiles
 from pcgen.data.pointclouds import PointClouds
 from pcgen.metrics.jet_metrics import relative_jet_mass
 from pcgen.metrics.shower_metrics import E_INDEX, infer_num_layers, prepare_showers
@@ -23,8 +24,6 @@ from pcgen.metrics.shower_metrics import E_INDEX, infer_num_layers, prepare_show
 REAL_STYLE = {"color": "0.55", "alpha": 0.45, "label": "Real"}
 COLORS = ("tab:red", "tab:blue", "tab:green", "tab:orange", "tab:purple", "tab:brown", "tab:cyan")
 RATIO_LIMITS = (0.0, 2.0)
-RADIAL_BINS = 15
-"""Rings (one cell wide, the last collecting everything beyond) of the shower radial profile panel."""
 
 
 @dataclass(frozen=True)
@@ -171,6 +170,8 @@ SHOWER_PROFILES = (
     Panel("Radius from the centre of gravity (cells)", log=True, ylabel="Mean energy (MeV)"),
 )
 """Profile panels of the shower figure: mean energy per layer and per radial ring."""
+SHOWER_PROFILE_KEYS = ("layer_energy", "radial_energy")
+"""The :func:`pcgen.data.observables.energy_profiles` drawn in the :data:`SHOWER_PROFILES` panels."""
 SHOWER_COLUMNS = 3
 
 
@@ -182,17 +183,6 @@ def _shower_distributions(points: np.ndarray, mask: np.ndarray) -> list[np.ndarr
         obs.energy_sum(points, mask),
         obs.num_hits(points, mask).astype(np.float64),
         obs.centre_of_gravity(points, mask)[:, 2],
-    ]
-
-
-def _shower_profiles(points: np.ndarray, mask: np.ndarray, num_layers: int) -> list[np.ndarray]:
-    """The heights of :data:`SHOWER_PROFILES`: mean energy per layer and per radial ring (around
-    each shower's centre of gravity)."""
-    if len(points) == 0:
-        return [np.zeros(num_layers), np.zeros(RADIAL_BINS)]
-    return [
-        obs.layer_energy(points, mask, num_layers).mean(axis=0),
-        obs.radial_profile(points, mask, RADIAL_BINS).mean(axis=0),
     ]
 
 
@@ -221,12 +211,13 @@ def shower_distribution_figure(real: PointClouds, fakes: dict[str, PointClouds],
         edges = _log_edges(sample, bins) if panel.logx else _edges(sample, bins, panel.log)
         _draw(*axes[index], sample, {n: s[index] for n, s in fake_samples.items()}, edges, panel)
 
-    real_heights = _shower_profiles(real_points, real_mask, num_layers)
-    fake_heights = {name: _shower_profiles(*showers, num_layers) for name, showers in fake_sets.items()}
-    profile_edges = (np.arange(num_layers + 1.0), np.arange(RADIAL_BINS + 1.0))
-    for index, (panel, edges) in enumerate(zip(SHOWER_PROFILES, profile_edges, strict=True)):
+    real_profiles = energy_profiles(real_points, real_mask, num_layers)
+    fake_profiles = {name: energy_profiles(*showers, num_layers) for name, showers in fake_sets.items()}
+    for index, (panel, key) in enumerate(zip(SHOWER_PROFILES, SHOWER_PROFILE_KEYS, strict=True)):
         main, ratio = axes[len(SHOWER_DISTRIBUTIONS) + index]
-        _draw_heights(main, ratio, real_heights[index], {n: h[index] for n, h in fake_heights.items()}, edges, panel)
+        real_profile = real_profiles[key]
+        _draw_heights(main, ratio, real_profile.counts, {n: p[key].counts for n, p in fake_profiles.items()},
+                      real_profile.edges, panel)
     fig.axes[0].legend(loc="best", frameon=False)
     return fig
 

@@ -1,4 +1,4 @@
-"""Per-cloud observables and energy profiles of jets or showers, for TensorBoard histograms."""
+"""Per-cloud observables and energy profiles of jets or showers (TensorBoard histograms, figures)."""
 
 from __future__ import annotations
 
@@ -8,7 +8,9 @@ import numpy as np
 
 from pcgen.data.pointclouds import PointClouds
 
-RADIAL_BINS = 15  # rings of one cell around each shower's centre of gravity; the last takes the rest
+RADIAL_BINS = 15
+"""Rings (one cell wide around each shower's centre of gravity, the last collecting everything
+beyond) of the radial energy profile."""
 
 
 @dataclass(frozen=True)
@@ -41,19 +43,23 @@ def cloud_observables(clouds: PointClouds) -> dict[str, np.ndarray]:
     }
 
 
-def cloud_profiles(clouds: PointClouds, num_layers: int) -> dict[str, Profile]:
-    """Mean energy per shower in each layer and in each ring around the shower axis (none for jets).
+def energy_profiles(points: np.ndarray, mask: np.ndarray, num_layers: int) -> dict[str, Profile]:
+    """Mean energy per shower in each layer (``layer_energy``) and in each ring around the shower
+    axis (``radial_energy``) of zero-padded showers ``(showers, N, 4)``; zeros when there are none.
 
     ``num_layers`` fixes the binning, so that real and generated profiles share their bins.
     """
-    if clouds.kind != "showers" or len(clouds.points) == 0:
-        return {}
     from pcgen.data.shower_observables import layer_energy, radial_profile
 
-    count = len(clouds.points)
+    edges = {"layer_energy": np.arange(num_layers + 1.0), "radial_energy": np.arange(RADIAL_BINS + 1.0)}
+    if len(points) == 0:
+        return {name: Profile(e, np.zeros(len(e) - 1)) for name, e in edges.items()}
     return {
-        "layer_energy": Profile(np.arange(num_layers + 1.0),
-                                layer_energy(clouds.points, clouds.mask, num_layers).sum(0) / count),
-        "radial_energy": Profile(np.arange(RADIAL_BINS + 1.0),
-                                 radial_profile(clouds.points, clouds.mask, RADIAL_BINS).sum(0) / count),
+        "layer_energy": Profile(edges["layer_energy"], layer_energy(points, mask, num_layers).mean(axis=0)),
+        "radial_energy": Profile(edges["radial_energy"], radial_profile(points, mask, RADIAL_BINS).mean(axis=0)),
     }
+
+
+def cloud_profiles(clouds: PointClouds, num_layers: int) -> dict[str, Profile]:
+    """:func:`energy_profiles` of showers; none for jets."""
+    return energy_profiles(clouds.points, clouds.mask, num_layers) if clouds.kind == "showers" else {}
