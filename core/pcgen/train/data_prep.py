@@ -28,6 +28,15 @@ class PreparedData:
     multiplicity: MultiplicitySampler
     info: DataInfo
 
+    def model_space(self, clouds: PointClouds) -> tuple[Tensor, Tensor, Tensor]:
+        """``(x, mask, cond)`` of ``clouds`` as the model sees them: scaled like the training set."""
+        return _model_space(clouds, self.scaler)
+
+
+def _model_space(clouds: PointClouds, scaler: FeatureScaler) -> tuple[Tensor, Tensor, Tensor]:
+    points, mask = torch.from_numpy(clouds.points).float(), torch.from_numpy(clouds.mask).bool()
+    return scaler.transform(points, mask), mask, jet_condition(mask)
+
 
 def load_clouds(resolved: ResolvedConfig, registry: Any, progress: bool = True) -> PointClouds:
     """Load (generating into the cache if needed) the configured data set."""
@@ -55,12 +64,13 @@ def prepare(clouds: PointClouds, resolved: ResolvedConfig, spec: ModelSpec, kind
     logs = tuple(names.index(f) for f in spec.log_features if f in names)
     scaler = FeatureScaler(spec.preprocessing, logs).fit(points, mask)  # type: ignore[arg-type]
     info = DataInfo(max_particles=train.max_particles, feature_names=names, cond_dim=1, kind=kind)
+    x, mask, cond = _model_space(train, scaler)
     return PreparedData(
         train=train,
         test=test,
-        x=scaler.transform(points, mask),
+        x=x,
         mask=mask,
-        cond=jet_condition(mask),
+        cond=cond,
         scaler=scaler,
         multiplicity=MultiplicitySampler.from_mask(mask, spec.multiplicity),  # type: ignore[arg-type]
         info=info,

@@ -14,7 +14,6 @@ from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
 from pcgen.config import ResolvedConfig
-from pcgen.data.multiplicity import jet_condition
 from pcgen.sampling import TrainedModel, seeded
 from pcgen.specs import ModelSpec
 from pcgen.train.checkpoint import load_checkpoint, save_checkpoint
@@ -214,9 +213,7 @@ class Trainer:
         """The first ``train.batch_size`` held-out clouds in model space (the same at every evaluation)."""
         if self._validation is None:
             test = self.data.test.subset(slice(0, min(self.cfg.batch_size, len(self.data.test))))
-            points, mask = torch.from_numpy(test.points).float(), torch.from_numpy(test.mask).bool()
-            x = self.data.scaler.transform(points, mask)
-            self._validation = Batch(x, mask, jet_condition(mask)).to(self.device)
+            self._validation = Batch(*self.data.model_space(test)).to(self.device)
         return self._validation
 
     def log_validation_losses(self, step: int) -> dict[str, float]:
