@@ -11,6 +11,7 @@ autoregressive recipes are this recipe with a fixed loss.
 from __future__ import annotations
 
 import math
+from abc import abstractmethod
 from typing import Any, Literal
 
 import torch
@@ -25,9 +26,9 @@ from pcgen.train.recipe import Batch, Recipe, grad_norm, make_optimizer, warmup_
 class ObjectiveModel(GenerativeModel):
     """A model that computes its own training loss (trained by :class:`ObjectiveRecipe`)."""
 
+    @abstractmethod
     def training_losses(self, batch: Batch, step: int) -> dict[str, Tensor]:
         """Scalar loss terms of one batch; the recipe minimises their sum and logs each as ``loss/<name>``."""
-        raise NotImplementedError(f"{type(self).__name__} does not define training_losses")
 
     def after_step(self, batch: Batch, step: int) -> dict[str, float]:
         """Called after each optimiser step (not after skipped ones); returns extra scalars to log."""
