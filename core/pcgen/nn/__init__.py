@@ -1,4 +1,5 @@
-"""Shared neural building blocks for point-cloud models: masking helpers, masked attention, mean-field blocks.
+"""Shared neural building blocks for point-cloud models: masking helpers, masked attention, mean-field
+and EPiC blocks, time embeddings.
 
 Plugins import these as ``from pcgen.nn import ...``; see :mod:`pcgen.nn.attention` for shapes.
 """
@@ -13,6 +14,7 @@ from pcgen.nn.attention import (
     SelfAttentionBlock,
 )
 from pcgen.nn.conditioning import check_condition, particle_and_global_noise
+from pcgen.nn.epic import EPiCLayer, EPiCNetwork, EPiCPooling
 from pcgen.nn.mean_field import (
     ConditionalGLU,
     MeanFieldAttention,
@@ -30,9 +32,13 @@ from pcgen.nn.masking import (
     multiplicity,
     safe_key_padding,
 )
+from pcgen.nn.time import sinusoidal_time_embedding
 
 __all__ = [
     "ConditionalGLU",
+    "EPiCLayer",
+    "EPiCNetwork",
+    "EPiCPooling",
     "FeedForward",
     "InducedParticleAttentionBlock",
     "InducedSetAttentionBlock",
@@ -54,4 +60,5 @@ __all__ = [
     "normalize_linear_layers",
     "particle_and_global_noise",
     "safe_key_padding",
+    "sinusoidal_time_embedding",
 ]
