@@ -98,8 +98,10 @@ class EPiCNetwork(nn.Module):
     ``forward(x (B, N, in_dim), mask, context=None, global_input=None)`` returns
     ``(points (B, N, out_dim), g (B, global_dim))``. The global vector starts from the pooled
     embedded points (EPiC-FM, EPiC-GAN's critic) or, when ``global_input_dim > 0``, from a given
-    per-cloud vector such as global noise (EPiC-GAN's generator). With ``out_dim=None`` the
-    points are returned at the hidden width (for a critic that pools them itself).
+    per-cloud vector such as global noise (EPiC-GAN's generator). With ``input_skip`` the embedded
+    points and the starting global vector are added to the output of every EPiC layer (EPiC-GAN's
+    generator keeps its noise in reach of every layer this way). With ``out_dim=None`` the points
+    are returned at the hidden width (for a critic that pools them itself).
     """
 
     def __init__(
@@ -115,10 +117,12 @@ class EPiCNetwork(nn.Module):
         negative_slope: float = 0.01,
         weight_norm: bool = True,
         dropout: float = 0.0,
+        input_skip: bool = False,
     ) -> None:
         super().__init__()
         self.negative_slope = negative_slope
         self.context_dim = context_dim
+        self.input_skip = input_skip
         self.embed1 = _linear(in_dim + context_dim, hidden, weight_norm)
         self.embed2 = _linear(hidden + context_dim, hidden, weight_norm)
         self.pool = EPiCPooling(sum_scale)
@@ -149,8 +153,11 @@ class EPiCNetwork(nn.Module):
         start = self.pool(h, mask) if global_input is None else global_input
         g = self._act(self.global1(_with_context(start, context)))
         g = self._act(self.global2(_with_context(g, context)))
+        h0, g0 = h, g
         for layer in self.layers:
             h, g = layer(h, g, mask, context)
+            if self.input_skip:
+                h, g = h + h0, g + g0
         if self.output is not None:
             h = self.output(_with_context(h, context))
         return apply_mask(h, mask), g
