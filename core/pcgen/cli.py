@@ -191,7 +191,8 @@ def compare_command(
 
 @app.command("sample")
 def sample_command(
-    checkpoint: Annotated[Path, typer.Option(help="Run folder or checkpoint file.")],
+    checkpoint: Annotated[Optional[Path], typer.Option(help="Run folder or checkpoint file.")] = None,
+    pretrained: Annotated[Optional[str], typer.Option(help="Shipped trained weights by name (see `pcgen models`).")] = None,
     n: Annotated[int, typer.Option("--n", help="Number of clouds to generate.")] = 10_000,
     out_file: Annotated[Path, typer.Option("--out", help="Output HDF5 file.")] = Path("samples.h5"),
     seed: Annotated[int, typer.Option(help="Sampling seed.")] = 0,
@@ -199,6 +200,7 @@ def sample_command(
     device: Annotated[str, typer.Option(help="cpu, cuda or auto.")] = "auto",
     variant: Annotated[Optional[str], typer.Option(help="Sampling variant of models that have several.")] = None,
     multiplicity: Annotated[str, typer.Option(help="auto, data (training distribution) or model (e.g. a stop token).")] = "auto",
+    set_: Annotated[Optional[list[str]], typer.Option("--set", help="Sampling setting, e.g. model.solver_steps=10.")] = None,
 ) -> None:
     """Generate point clouds from a trained model, written in pcgen's HDF5 format (JetNet layout)."""
     from rich.progress import Progress
@@ -209,9 +211,16 @@ def sample_command(
 
     if n < 1:
         _fail("--n must be at least 1")
+    if (checkpoint is None) == (pretrained is None):
+        _fail("give exactly one of --checkpoint (a run) or --pretrained (shipped weights, see `pcgen models`)")
     try:
         dev = resolve_device(device)
-        trained = load_trained(checkpoint, _registry(), dev)
+        if pretrained is not None:
+            from pcgen.pretrained import load_pretrained
+
+            trained = load_pretrained(pretrained, _registry(), dev, set_)
+        else:
+            trained = load_trained(checkpoint, _registry(), dev, set_)  # type: ignore[arg-type]
         with Progress(console=console) as bar:
             task = bar.add_task("sampling", total=n)
             clouds = trained.generate(n, batch_size, seed, dev, progress=lambda k: bar.advance(task, k), variant=variant,
@@ -220,6 +229,56 @@ def sample_command(
     except (ValueError, *_user_errors()) as err:
         _fail(str(err))
     out.print(f"wrote {n} clouds from {trained.spec.name} to {out_file}")
+
+
+@app.command("models")
+def models_command() -> None:
+    """Every registered model with its recipe and plugin, and the trained weights that can be sampled."""
+    from pcgen.pretrained import available, read_card
+
+    registry = _registry()
+    table = Table(title="pcgen models")
+    for col in ("model", "recipe", "variants / description"):
+        table.add_column(col, overflow="fold")
+    for name, spec in sorted(registry.models.items()):
+        table.add_row(name, spec.recipe, spec.description[:90])
+    out.print(table)
+    weights = Table(title="trained weights (pcgen sample --pretrained NAME)")
+    for col in ("name", "model", "data", "trained", "metrics (x1e-3; model / truth)"):
+        weights.add_column(col, overflow="fold")
+    for spec, entry in available(registry):
+        try:
+            card = read_card(entry)
+        except (OSError, ValueError) as err:
+            card = {"error": str(err)}
+        metrics = card.get("metrics", {})
+        shown = "  ".join(f"{k} {v['model'][0]:.3g} / {v['truth'][0]:.3g}" for k, v in list(metrics.items())[:3]
+                          if isinstance(v, dict) and "model" in v and "truth" in v)
+        trained = f"{card.get('training_minutes', '?')} min, {card.get('hardware', '?')}"
+        weights.add_row(entry.name, spec.name, str(card.get("data", {}).get("summary", "-")), trained, shown or "-")
+    out.print(weights)
+
+
+@app.command("export")
+def export_command(
+    checkpoint: Annotated[Path, typer.Option(help="Run folder or checkpoint file to export.")],
+    out_file: Annotated[Path, typer.Option("--out", help="Weights file to write (.safetensors); the card goes beside it.")],
+    name: Annotated[str, typer.Option(help="Name of the weights, e.g. epic-fm-top30.")],
+    card: Annotated[Optional[Path], typer.Option(help="JSON with the card's other fields (data, hardware, metrics).")] = None,
+) -> None:
+    """Export a trained model as safetensors weights with a model card (for shipping in a plugin)."""
+    import json
+
+    from pcgen.pretrained import export_pretrained
+
+    if out_file.suffix != ".safetensors":
+        _fail(f"--out must end in .safetensors, got {out_file}")
+    try:
+        extra = json.loads(card.read_text()) if card else {}
+        written = export_pretrained(checkpoint, out_file, {"name": name, **extra})
+    except (ValueError, *_user_errors()) as err:
+        _fail(str(err))
+    out.print(f"wrote {out_file} (sha256 {written['sha256']}) and {out_file.with_suffix('.json')}")
 
 
 @app.command("eval")

@@ -103,24 +103,49 @@ def generated_globals(kind: str, points: np.ndarray, mask: np.ndarray) -> tuple[
     return relative_jet_features(points, mask), JET_GLOBALS
 
 
-def load_trained(checkpoint: Path, registry: Any, device: str | torch.device = "cpu") -> TrainedModel:
-    """Rebuild a trained model from a checkpoint (run folder or file), safely (``weights_only``)."""
-    from pcgen.config import resolve
+def load_trained(
+    checkpoint: Path, registry: Any, device: str | torch.device = "cpu", overrides: list[str] | None = None
+) -> TrainedModel:
+    """Rebuild a trained model from a checkpoint (run folder or file), safely (``weights_only``).
 
+    ``overrides`` (``model.KEY=VALUE``) change sampling settings that leave the weights alone, e.g.
+    ``model.solver_steps=10`` of a flow-matching model.
+    """
     payload = load_checkpoint(checkpoint, map_location="cpu")
-    raw = json.loads(payload["config"])
-    resolved = resolve(raw, registry)
+    return trained_from_parts(json.loads(payload["config"]), json.loads(payload["data_info"]), payload["model"],
+                              payload["scaler"], payload["multiplicity"], registry, device, overrides)
+
+
+def trained_from_parts(
+    raw_config: dict[str, Any], data_info: dict[str, Any], model_state: dict[str, torch.Tensor],
+    scaler_state: dict[str, Any], multiplicity_state: dict[str, Any], registry: Any, device: str | torch.device = "cpu",
+    overrides: list[str] | None = None,
+) -> TrainedModel:
+    """A :class:`TrainedModel` from what a checkpoint or a pretrained-weights file holds.
+
+    ``overrides`` may only touch the ``model`` table (sampling settings such as solver steps); a
+    change that alters the architecture fails when the weights are loaded.
+    """
+    from pcgen.config import ConfigError, apply_overrides, parse_override, resolve
+
+    for text in overrides or []:
+        if parse_override(text)[0][0] != "model":
+            raise ConfigError(f"--set {text!r}: only model.* settings can change at sampling time")
+    raw_config = apply_overrides(raw_config, list(overrides or []))
+    resolved = resolve(raw_config, registry)
     spec = registry.model(resolved.run.plugin)
-    saved = json.loads(payload["data_info"])
-    info = DataInfo(**{**saved, "feature_names": tuple(saved["feature_names"])})
+    info = DataInfo(**{**data_info, "feature_names": tuple(data_info["feature_names"])})
     model = spec.build(resolved.model, info)
-    model.load_state_dict(payload["model"])
+    try:
+        model.load_state_dict(model_state)
+    except RuntimeError as err:
+        raise ConfigError(f"the weights do not fit a {spec.name} built with these settings: {str(err)[:300]}") from err
     model.to(device).eval()
     return TrainedModel(
         spec=spec,
         model=model,
-        scaler=FeatureScaler.from_state_dict(payload["scaler"]),
-        multiplicity=MultiplicitySampler.from_state_dict(payload["multiplicity"]),
+        scaler=FeatureScaler.from_state_dict(scaler_state),
+        multiplicity=MultiplicitySampler.from_state_dict(multiplicity_state),
         data_info=info,
-        config=raw,
+        config=raw_config,
     )

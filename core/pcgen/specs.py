@@ -49,6 +49,25 @@ class StageSpec:
 
 
 @dataclass(frozen=True)
+class PretrainedWeights:
+    """Trained weights a plugin ships or points to (timm's pretrained config is the model).
+
+    ``location`` is a path inside an installed package (``"package:pcgen_epic_fm/weights/x.safetensors"``),
+    a file path, or an ``https://`` URL (downloaded once into the cache). The model card, a JSON file
+    with the same stem beside the weights (or at ``card_location``), records the config, the data
+    recipe and fingerprint, the hardware, the training time and the metrics with their truth row.
+    """
+
+    name: str
+    """Name used on the command line (``pcgen sample --pretrained NAME``), e.g. ``"epic-fm-top30"``."""
+    location: str
+    sha256: str
+    """Checksum of the weights file; a file that does not match is refused."""
+    description: str = ""
+    card_location: str | None = None
+
+
+@dataclass(frozen=True)
 class ModelSpec:
     """A generative model a plugin offers."""
 
@@ -82,6 +101,8 @@ class ModelSpec:
     """Whether permuting the input noise's particles permutes the output (checked by contract tests)."""
     critic_permutation_invariant: bool = True
     """Whether the critic's score ignores particle order (checked by contract tests)."""
+    pretrained: tuple[PretrainedWeights, ...] = ()
+    """Trained weights of this model that ``pcgen sample --pretrained`` can load (see :mod:`pcgen.pretrained`)."""
 
 
 @dataclass(frozen=True)

@@ -1,0 +1,153 @@
+"""Trained weights that ship: safetensors files with a model card, exported from runs and loaded by name.
+
+A weights file holds the model's tensors (``model.<key>``), the feature scaler's (``scaler.<key>``)
+and the multiplicity histogram (``multiplicity.counts``); its safetensors metadata holds the run
+configuration and the data shape, so nothing but tensors and strings is ever read (no pickle).
+The *model card* (JSON, same stem) records the config, the data recipe and its fingerprint, the
+hardware, the training time and the metrics with their truth row. Plugins list their weights in
+:attr:`pcgen.specs.ModelSpec.pretrained`; ``pcgen sample --pretrained NAME`` loads them after
+checking the file's SHA-256.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import tempfile
+import urllib.request
+from importlib import resources
+from pathlib import Path
+from typing import Any
+
+import torch
+
+from pcgen.config import default_cache_dir
+from pcgen.sampling import TrainedModel, trained_from_parts
+from pcgen.specs import ModelSpec, PretrainedWeights
+from pcgen.train.checkpoint import CheckpointError, load_checkpoint
+
+WEIGHTS_FORMAT = "pcgen-pretrained-1"
+
+
+def sha256_of(path: Path) -> str:
+    """Hex SHA-256 of a file, read in blocks."""
+    digest = hashlib.sha256()
+    with open(path, "rb") as handle:
+        for block in iter(lambda: handle.read(1 << 20), b""):
+            digest.update(block)
+    return digest.hexdigest()
+
+
+def _atomic_write(path: Path, write: Any) -> None:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+    os.close(fd)
+    try:
+        write(Path(tmp))
+        os.chmod(tmp, 0o644)
+        os.replace(tmp, path)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
+
+
+def export_pretrained(checkpoint: Path, weights_path: Path, card: dict[str, Any]) -> dict[str, Any]:
+    """Write a checkpoint's model as safetensors at ``weights_path`` and its card beside it (``.json``).
+
+    ``card`` holds what the checkpoint cannot know (name, data recipe, hardware, metrics); the
+    config, data shape and the weights' SHA-256 are added here. Returns the card written.
+    """
+    from safetensors.torch import save_file
+
+    payload = load_checkpoint(checkpoint)
+    tensors: dict[str, torch.Tensor] = {f"model.{k}": v.detach().cpu().contiguous() for k, v in payload["model"].items()}
+    strings: dict[str, str] = {}
+    for part in ("scaler", "multiplicity"):
+        for key, value in payload[part].items():
+            if isinstance(value, torch.Tensor):
+                tensors[f"{part}.{key}"] = value.detach().cpu().contiguous()
+            else:
+                strings[f"{part}.{key}"] = str(value)
+    metadata = {"format": WEIGHTS_FORMAT, "config": payload["config"], "data_info": payload["data_info"],
+                "strings": json.dumps(strings)}
+    weights_path = Path(weights_path)
+    _atomic_write(weights_path, lambda tmp: save_file(tensors, str(tmp), metadata=metadata))
+    full = {**card, "sha256": sha256_of(weights_path), "weights": weights_path.name,
+            "config": json.loads(payload["config"]), "data_info": json.loads(payload["data_info"]),
+            "training_steps": int(payload["loop"]["step"]), "training_seconds": float(payload["loop"]["elapsed"])}
+    _atomic_write(weights_path.with_suffix(".json"), lambda tmp: tmp.write_text(json.dumps(full, indent=2) + "\n"))
+    return full
+
+
+def resolve_location(location: str, sha256: str | None = None) -> Path:
+    """The local file of a weights location: a package resource, a path, or a URL downloaded into the cache."""
+    if location.startswith("package:"):
+        package, _, inner = location.removeprefix("package:").partition("/")
+        try:
+            return Path(str(resources.files(package).joinpath(inner)))
+        except ModuleNotFoundError as err:
+            raise CheckpointError(f"weights {location}: package {package!r} is not installed") from err
+    if location.startswith(("https://", "http://")):
+        target = default_cache_dir() / "pretrained" / f"{(sha256 or 'unverified')[:16]}-{Path(location).name}"
+        if not target.is_file():
+            try:
+                _atomic_write(target, lambda tmp: urllib.request.urlretrieve(location, tmp))  # noqa: S310
+            except OSError as err:
+                raise CheckpointError(f"could not download weights from {location}: {err}") from err
+        return target
+    return Path(location).expanduser()
+
+
+def available(registry: Any) -> list[tuple[ModelSpec, PretrainedWeights]]:
+    """Every pretrained weights entry of every registered model, sorted by name."""
+    entries = [(spec, w) for spec in registry.models.values() for w in spec.pretrained]
+    return sorted(entries, key=lambda e: e[1].name)
+
+
+def find_pretrained(registry: Any, name: str) -> tuple[ModelSpec, PretrainedWeights]:
+    """The model and weights entry called ``name``; a clear error listing the available names otherwise."""
+    entries = {w.name: (spec, w) for spec, w in available(registry)}
+    if name not in entries:
+        names = ", ".join(entries) or "none (no installed plugin ships weights)"
+        raise CheckpointError(f"no pretrained weights named {name!r}; available: {names} (see `pcgen models`)")
+    return entries[name]
+
+
+def read_card(weights: PretrainedWeights) -> dict[str, Any]:
+    """The model card of a weights entry (empty when it has none)."""
+    location = weights.card_location or weights.location.rsplit(".", 1)[0] + ".json"
+    path = resolve_location(location)
+    return json.loads(path.read_text()) if path.is_file() else {}
+
+
+def load_weights_file(path: Path, registry: Any, device: str | torch.device = "cpu",
+                      sha256: str | None = None, overrides: list[str] | None = None) -> TrainedModel:
+    """Rebuild a trained model from a pcgen safetensors file, after checking its SHA-256 when given."""
+    from safetensors import safe_open
+
+    path = Path(path)
+    if not path.is_file():
+        raise CheckpointError(f"weights file {path} does not exist")
+    if sha256 is not None and sha256_of(path) != sha256:
+        raise CheckpointError(f"weights file {path} does not match its checksum (expected sha256 {sha256}); "
+                              "it is corrupt or not the published file: delete it and fetch it again")
+    with safe_open(str(path), framework="pt") as handle:
+        metadata = handle.metadata() or {}
+        if metadata.get("format") != WEIGHTS_FORMAT:
+            raise CheckpointError(f"{path} is not a pcgen weights file (format {WEIGHTS_FORMAT})")
+        tensors = {key: handle.get_tensor(key) for key in handle.keys()}  # noqa: SIM118 - safe_open has no __iter__
+    parts: dict[str, dict[str, Any]] = {"model": {}, "scaler": {}, "multiplicity": {}}
+    for key, value in [*tensors.items(), *json.loads(metadata["strings"]).items()]:
+        part, _, inner = key.partition(".")
+        parts[part][inner] = value
+    return trained_from_parts(json.loads(metadata["config"]), json.loads(metadata["data_info"]), parts["model"],
+                              parts["scaler"], parts["multiplicity"], registry, device, overrides)
+
+
+def load_pretrained(name: str, registry: Any, device: str | torch.device = "cpu",
+                    overrides: list[str] | None = None) -> TrainedModel:
+    """The trained model of the weights called ``name`` (see :func:`available`)."""
+    _spec, weights = find_pretrained(registry, name)
+    path = resolve_location(weights.location, weights.sha256)
+    return load_weights_file(path, registry, device, weights.sha256, overrides)
