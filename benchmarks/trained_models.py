@@ -1,0 +1,155 @@
+"""The zoo's trained models on one protocol: metrics over several sampling seeds against a truth row,
+and W1M against training time, from run folders trained on the same data.
+
+    .venv/bin/python benchmarks/trained_models.py --runs runs/epic-fm-top30 runs/mdma-top30:best \
+        --jets 3000 --seeds 3 --json docs/trained.json --markdown docs/trained.md \
+        --figure docs/figures/trained_w1m_vs_time.png
+
+Every row compares with the same real jets: held-out jets ``[offset, offset + jets)`` of the runs'
+fixed split (the first ``offset`` held-out jets are the ones in-training evaluations, and so the
+best checkpoint, saw). The truth row compares them with further disjoint held-out slices of the
+same size, one value per slice; a model row is the mean over ``--seeds`` sampling seeds, its error
+the standard deviation over seeds. ``RUN:best`` evaluates ``checkpoints/best.pt`` (default: last).
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import platform
+import time
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+
+from pcgen.config import EvalConfig, read_toml, resolve
+from pcgen.data.pointclouds import PointClouds
+from pcgen.metrics.evaluate import compute_metric, metric_options, metrics_for_kind
+from pcgen.plugins import load_registry
+from pcgen.sampling import load_trained
+from pcgen.train.data_prep import load_clouds, prepare
+
+METRICS = ("w1m", "w1p", "w1efp", "fpd", "kpd")
+
+
+def held_out(run: Path, registry: Any) -> PointClouds:
+    """The held-out split of a run's data, exactly as the run made it."""
+    resolved = resolve(read_toml(run / "config.toml"), registry)
+    spec = registry.model(resolved.run.plugin)
+    return prepare(load_clouds(resolved, registry, progress=False), resolved, spec).test
+
+
+def measure(real: PointClouds, other: PointClouds, registry: Any) -> dict[str, float]:
+    specs = [s for s in metrics_for_kind(registry, "jets") if s.name in METRICS]
+    options = metric_options(EvalConfig(num_jets=len(real)))
+    return {s.name: compute_metric(s, real, other, options.get(s.name, {}))[s.name][0] * s.scale for s in specs}
+
+
+def spread(values: list[dict[str, float]]) -> dict[str, list[float]]:
+    """``{metric: [mean, std]}`` over several measurements (std with ddof=1, 0 for one value)."""
+    keys = values[0].keys()
+    return {k: [float(np.mean([v[k] for v in values])),
+                float(np.std([v[k] for v in values], ddof=1)) if len(values) > 1 else 0.0] for k in keys}
+
+
+def w1m_curve(run: Path) -> list[tuple[float, float]]:
+    """(training minutes, in-training W1M) pairs from a run's TensorBoard events."""
+    from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
+
+    acc = EventAccumulator(str(run / "tensorboard"), size_guidance={"scalars": 0})
+    acc.Reload()
+    if "metrics/w1m" not in acc.Tags()["scalars"]:
+        return []
+    rates = {e.step: e.value for e in acc.Scalars("time/steps_per_second")}
+    steps = np.array(sorted(rates))
+    curve = []
+    for event in acc.Scalars("metrics/w1m"):
+        nearest = int(steps[np.argmin(np.abs(steps - event.step))])
+        curve.append((event.step / rates[nearest] / 60, event.value))
+    return curve
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--runs", nargs="+", required=True, help="run folders, RUN or RUN:best")
+    parser.add_argument("--jets", type=int, default=3000)
+    parser.add_argument("--seeds", type=int, default=3)
+    parser.add_argument("--offset", type=int, default=1000, help="held-out jets reserved for in-training evaluation")
+    parser.add_argument("--set", dest="sets", action="append", default=[], help="RUN=model.KEY=VALUE sampling setting")
+    parser.add_argument("--json")
+    parser.add_argument("--markdown")
+    parser.add_argument("--figure")
+    args = parser.parse_args()
+    torch.set_num_threads(max(1, torch.get_num_threads()))
+    registry = load_registry()
+    runs = [(Path(r.split(":")[0]), r.split(":")[1] if ":" in r else "last") for r in args.runs]
+    test = held_out(runs[0][0], registry)
+    n, start = args.jets, args.offset
+    real = test.subset(slice(start, start + n))
+    truth_slices = [test.subset(slice(a, a + n)) for a in range(start + n, len(test) - n + 1, n)]
+    result: dict[str, Any] = {"machine": f"{platform.processor() or platform.machine()}, {torch.get_num_threads()} threads",
+                              "jets": n, "seeds": args.seeds, "rows": {}}
+    print(f"real: held-out jets [{start}, {start + n}); truth: {len(truth_slices)} further disjoint slices of {n}")
+    result["rows"]["truth"] = {"metrics": spread([measure(real, s, registry) for s in truth_slices]),
+                               "pairs": len(truth_slices)}
+    print("truth", result["rows"]["truth"]["metrics"])
+    for run, which in runs:
+        overrides = [s.split("=", 1)[1] for s in args.sets if s.split("=", 1)[0] == run.name]
+        trained = load_trained(run / "checkpoints" / f"{which}.pt", registry, overrides=overrides)
+        values, seconds = [], 0.0
+        for seed in range(args.seeds):
+            begin = time.perf_counter()
+            fake = trained.generate(n, batch_size=1000, seed=1000 + seed)
+            seconds += time.perf_counter() - begin
+            values.append(measure(real, fake, registry))
+        config = read_toml(run / "config.toml")
+        row = {"metrics": spread(values), "checkpoint": which, "plugin": config["plugin"],
+               "sampling_us_per_jet": round(seconds / (n * args.seeds) * 1e6, 1), "overrides": overrides,
+               "curve": w1m_curve(run)}
+        result["rows"][f"{run.name} ({which})"] = row
+        print(run.name, which, row["metrics"], f"{row['sampling_us_per_jet']} us/jet")
+    if args.json:
+        Path(args.json).write_text(json.dumps(result, indent=2) + "\n")
+    if args.markdown:
+        Path(args.markdown).write_text(to_markdown(result) + "\n")
+    if args.figure:
+        plot_curves(result, Path(args.figure))
+
+
+def to_markdown(result: dict[str, Any]) -> str:
+    head = "| row | " + " | ".join(m.upper() for m in METRICS) + " | sampling µs/jet |"
+    lines = [head, "|" + "---|" * (len(METRICS) + 2)]
+    for name, row in result["rows"].items():
+        cells = [f"{row['metrics'][m][0]:.3g} ± {row['metrics'][m][1]:.2g}" if m in row["metrics"] else "-"
+                 for m in METRICS]
+        lines.append(f"| {name} | " + " | ".join(cells) + f" | {row.get('sampling_us_per_jet', '-')} |")
+    return "\n".join(lines)
+
+
+def plot_curves(result: dict[str, Any], path: Path) -> None:
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    fig, ax = plt.subplots(figsize=(6.4, 4.2))
+    for row in result["rows"].values():
+        if row.get("curve"):
+            minutes, w1m = zip(*row["curve"], strict=True)
+            ax.plot(minutes, np.asarray(w1m) * 1e3, marker="o", ms=3, label=row["plugin"])
+    truth = result["rows"]["truth"]["metrics"]["w1m"]
+    ax.axhspan(truth[0] - truth[1], truth[0] + truth[1], color="grey", alpha=0.3, label="truth (real vs real)")
+    ax.set_yscale("log")
+    ax.set_xlabel("training time (CPU minutes)")
+    ax.set_ylabel("W1M (x1e-3, 1,000 held-out jets)")
+    ax.legend()
+    ax.grid(alpha=0.3)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fig.tight_layout()
+    fig.savefig(path, dpi=120)
+
+
+if __name__ == "__main__":
+    main()
