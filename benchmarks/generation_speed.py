@@ -3,6 +3,11 @@
     .venv/bin/python benchmarks/generation_speed.py [--plugins igapt tf-refiner:vnf tf-refiner:tf]
                                                     [--jets 300] [--json out.json]
 
+With ``--checkpoint RUN --steps 5 10 20 50 100`` it also measures a trained ODE-sampled model
+(``epic-fm``) at each number of solver steps and variant (``--variants midpoint euler``): µs/jet and
+the metrics of its samples over ``--seeds`` seeds against held-out jets, next to the truth row (the
+protocol of ``benchmarks/trained_models.py``).
+
 Pythia's time covers event generation, the detector-like step, clustering and the JetNet-like
 constituent arrays for one jet (single process). The model's time is an untrained generator's
 forward pass (the cost does not depend on the weights) at several batch sizes; on a GPU the batch
@@ -79,11 +84,20 @@ def main() -> None:
     parser.add_argument("--jet-type", default="t")
     parser.add_argument("--device", default="auto")
     parser.add_argument("--json", help="also write the results here")
+    parser.add_argument("--checkpoint", help="trained run (folder) of an ODE-sampled model, for the steps table")
+    parser.add_argument("--steps", nargs="+", type=int, default=[5, 10, 20, 50, 100])
+    parser.add_argument("--variants", nargs="+", default=["midpoint"])
+    parser.add_argument("--grids", nargs="+", default=["uniform"], help="time grids: uniform, cosine")
+    parser.add_argument("--eval-jets", type=int, default=2000)
+    parser.add_argument("--seeds", type=int, default=2)
+    parser.add_argument("--skip-untrained", action="store_true", help="only the steps table")
     args = parser.parse_args()
     device = torch.device("cuda" if args.device == "auto" and torch.cuda.is_available() else
                           ("cpu" if args.device == "auto" else args.device))
 
     registry = load_registry()
+    if args.skip_untrained:
+        args.plugins = []
     pythia_us = pythia_seconds_per_jet(args.jets, args.jet_type, args.particles) * 1e6 if device.type == "cpu" else None
     result: dict = {"machine": machine(), "device": str(device), "particles": args.particles,
                     "pythia_us_per_jet": round(pythia_us, 1) if pythia_us else None, "models": {}}
@@ -113,9 +127,50 @@ def main() -> None:
             print(f"{name:16s} batch {b:>6}: {us:10.2f} µs/jet")
         if pythia_us:
             print(f"{name:16s} ratio Pythia / model: {pythia_us / model_us:.1f}x")
+    if args.checkpoint:
+        result["steps_table"] = steps_table(args, registry, pythia_us)
     if args.json:
         with open(args.json, "w") as handle:
             json.dump(result, handle, indent=2)
+
+
+def steps_table(args: argparse.Namespace, registry: object, pythia_us: float | None) -> list[dict]:
+    """µs/jet and metrics of a trained ODE-sampled model per solver, time grid and number of steps."""
+    from pathlib import Path
+
+    from trained_models import held_out, measure, spread
+
+    from pcgen.sampling import load_trained
+
+    run = Path(args.checkpoint)
+    test = held_out(run, registry)
+    n = args.eval_jets
+    real = test.subset(slice(1000, 1000 + n))
+    truth = spread([measure(real, test.subset(slice(a, a + n)), registry)
+                    for a in range(1000 + n, len(test) - n + 1, n)][:5])
+    rows = [{"setting": "truth", "metrics": truth}]
+    print(f"truth ({n} vs {n} held-out jets): " + fmt(truth))
+    for variant in args.variants:
+        for grid in args.grids:
+            for steps in args.steps:
+                trained = load_trained(run, registry, overrides=[f"model.solver_steps={steps}", f'model.time_grid="{grid}"'])
+                values, seconds = [], 0.0
+                for seed in range(args.seeds):
+                    start = time.perf_counter()
+                    fake = trained.generate(n, batch_size=500, seed=2000 + seed, variant=variant)
+                    seconds += time.perf_counter() - start
+                    values.append(measure(real, fake, registry))
+                us = seconds / (n * args.seeds) * 1e6
+                row = {"setting": f"{variant} {grid} {steps}", "variant": variant, "grid": grid, "steps": steps,
+                       "us_per_jet": round(us, 1), "metrics": spread(values),
+                       "speed_up_vs_pythia": round(pythia_us / us, 2) if pythia_us else None}
+                rows.append(row)
+                print(f"{row['setting']:24s} {us:9.1f} µs/jet  " + fmt(row["metrics"]))
+    return rows
+
+
+def fmt(metrics: dict) -> str:
+    return "  ".join(f"{k} {v[0]:.3g}±{v[1]:.2g}" for k, v in metrics.items())
 
 
 if __name__ == "__main__":

@@ -81,6 +81,9 @@ def main() -> None:
     parser.add_argument("--json")
     parser.add_argument("--markdown")
     parser.add_argument("--figure")
+    parser.add_argument("--card", nargs=2, metavar=("RUN", "OUT"), action="append", default=[],
+                        help="write the model-card fields of RUN (data recipe and fingerprint, hardware, metrics) to OUT")
+    parser.add_argument("--hardware", default="2-core x86_64 CPU (shared), no GPU, torch 2.13 CPU build, 1 thread")
     args = parser.parse_args()
     torch.set_num_threads(max(1, torch.get_num_threads()))
     registry = load_registry()
@@ -116,6 +119,35 @@ def main() -> None:
         Path(args.markdown).write_text(to_markdown(result) + "\n")
     if args.figure:
         plot_curves(result, Path(args.figure))
+    for run, out in args.card:
+        row = next(r for name, r in result["rows"].items() if name.startswith(Path(run).name + " "))
+        Path(out).write_text(json.dumps(card_fields(Path(run), row, result, args.hardware, registry), indent=2) + "\n")
+
+
+def card_fields(run: Path, row: dict[str, Any], result: dict[str, Any], hardware: str, registry: Any) -> dict[str, Any]:
+    """What a model card holds beyond the checkpoint: data recipe and fingerprint, hardware, metrics."""
+    config = read_toml(run / "config.toml")
+    resolved = resolve(config, registry)
+    clouds = load_clouds(resolved, registry, progress=False)
+    data = resolved.run.data
+    summary = (f"{data.num_jets:,} Pythia 8 + FastJet {data.jet_type} jets, N={data.num_particles}, "
+               f"seed {data.seed}, split {data.train_fraction}/{data.split_seed}")
+    metrics = {m: {"model": row["metrics"][m], "truth": result["rows"]["truth"]["metrics"][m]} for m in row["metrics"]}
+    return {
+        "model": config["plugin"],
+        "data": {"summary": summary, "recipe": config["data"], "fingerprint": clouds.fingerprint(),
+                 "command": f"pcgen data generate --jet-type {data.jet_type} --particles {data.num_particles} "
+                            f"--jets {data.num_jets} --seed {data.seed}"},
+        "hardware": hardware,
+        "training_minutes": config["train"]["time_budget_minutes"],
+        "metrics_protocol": (f"{result['jets']} generated vs {result['jets']} held-out jets (held-out slice "
+                             f"[1000, {1000 + result['jets']})), mean ± std over {result['seeds']} sampling seeds; "
+                             f"truth: the same real jets vs {result['rows']['truth']['pairs']} further disjoint "
+                             "held-out slices; W1M/W1P/FPD x1e-3, W1EFP x1e-5, KPD x1e-6"),
+        "metrics": metrics,
+        "sampling": {"checkpoint": row["checkpoint"], "overrides": row["overrides"],
+                     "us_per_jet": row["sampling_us_per_jet"]},
+    }
 
 
 def to_markdown(result: dict[str, Any]) -> str:

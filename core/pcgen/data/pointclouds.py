@@ -62,6 +62,15 @@ class PointClouds:
         """Number of real particles per cloud, ``(clouds,)`` int."""
         return self.mask.sum(axis=1).astype(np.int64)
 
+    def fingerprint(self) -> str:
+        """SHA-256 (hex, first 16 digits) of the particles and masks as float32 / bool arrays: the
+        same clouds give the same fingerprint whatever file they were read from."""
+        import hashlib
+
+        digest = hashlib.sha256(np.ascontiguousarray(self.points, np.float32).tobytes())
+        digest.update(np.ascontiguousarray(self.mask, bool).tobytes())
+        return digest.hexdigest()[:16]
+
     def subset(self, index: np.ndarray | slice) -> PointClouds:
         """The clouds selected by ``index`` (same metadata)."""
         glob = self.globals[index] if self.globals.size else self.globals
