@@ -72,7 +72,8 @@ def test_run_sample_eval_end_to_end(tmp_path: Path) -> None:
     result = invoke("sample", "--checkpoint", str(run_dir), "--n", "120", "--out", str(samples), "--device", "cpu")
     assert result.exit_code == 0, result.stderr
     assert len(read_pointclouds(samples)) == 120
-    result = invoke("sample", "--checkpoint", str(run_dir), "--n", "5", "--out", str(samples), "--variant", "nope")
+    result = invoke("sample", "--checkpoint", str(run_dir), "--n", "5", "--out", str(samples), "--variant", "nope",
+                    "--force")
     assert result.exit_code == 2 and "no sampling variant 'nope'" in result.stderr.replace("\n", " ")
 
     result = invoke("eval", "--samples", str(samples), "--reference", str(data), "--n", "100", "--no-efp",

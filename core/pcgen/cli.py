@@ -11,6 +11,9 @@ from rich.console import Console
 from rich.table import Table
 
 from pcgen import __version__
+from pcgen.cli_words import field_range
+from pcgen.config import DataConfig
+from pcgen.train.signals import exit_code
 
 app = typer.Typer(
     help="pcgen: generative models for particle point clouds (jets, calorimeter showers).",
@@ -26,9 +29,24 @@ out = Console()
 JET_TYPES = {"top": "t", "t": "t", "gluon": "g", "g": "g", "quark": "q", "light": "q", "q": "q", "w": "w", "z": "z"}
 
 
-def _fail(message: str) -> None:
-    console.print(f"[bold red]error:[/] {message}")
-    raise typer.Exit(2)
+def _fail(message: str, code: int = 2) -> None:
+    console.print(f"[bold red]error:[/] {message}", highlight=False, soft_wrap=True)
+    raise typer.Exit(code)
+
+
+NONFINITE_EXIT = 3
+"""Exit status of a run, sampling or evaluation stopped by a NaN or an infinity."""
+
+
+def _report(err: BaseException) -> None:
+    """Fail with one line for an expected error: bad input (2), a filesystem fault (2), non-finite values (3)."""
+    from pcgen.safe_io import FileAccessError, OverwriteError, describe_os_error
+
+    if isinstance(err, FloatingPointError):
+        _fail(str(err), NONFINITE_EXIT)
+    if isinstance(err, OSError) and not isinstance(err, FileAccessError | OverwriteError) and err.filename:
+        _fail(describe_os_error(err, "access", err.filename))
+    _fail(str(err))
 
 
 def _registry():  # noqa: ANN202 - internal
@@ -45,7 +63,7 @@ def _user_errors() -> tuple[type[Exception], ...]:
     from pcgen.plugins import PluginError
     from pcgen.train.checkpoint import CheckpointError
 
-    return (ConfigError, PluginError, DataError, CheckpointError, FileNotFoundError)
+    return (ConfigError, PluginError, DataError, CheckpointError, OSError, FloatingPointError)
 
 
 DATA_HELP = "Data set, e.g. pythia (default), jetnet, file, calo-photons (same as --set data.dataset=NAME)."
@@ -101,17 +119,20 @@ def plugins_command(
 @data_app.command("generate")
 def data_generate(
     jet_type: Annotated[str, typer.Option(help="top, gluon, quark, w or z (or t, g, q).")] = "top",
-    particles: Annotated[int, typer.Option(help="Leading constituents kept per jet (N).")] = 30,
-    jets: Annotated[int, typer.Option(help="Number of jets to make.")] = 10_000,
-    seed: Annotated[int, typer.Option(help="Seed; the same seed gives the same jets.")] = 0,
-    workers: Annotated[int, typer.Option(help="Processes; 0 = all cores.")] = 0,
+    particles: Annotated[int, typer.Option(help="Leading constituents kept per jet (N).",
+                                           **field_range(DataConfig, "num_particles"))] = 30,
+    jets: Annotated[int, typer.Option(help="Number of jets to make.", **field_range(DataConfig, "num_jets"))] = 10_000,
+    seed: Annotated[int, typer.Option(help="Seed; the same seed gives the same jets.",
+                                      **field_range(DataConfig, "seed"))] = 0,
+    workers: Annotated[int, typer.Option(help="Processes; 0 = all cores.", **field_range(DataConfig, "workers"))] = 0,
     out_file: Annotated[Optional[Path], typer.Option("--out", help="Output HDF5 file (default: the cache).")] = None,
     shards: Annotated[Optional[str], typer.Option(help="Make only these shards, e.g. '0-3,7' (for many machines).")] = None,
     detector: Annotated[bool, typer.Option(help="Apply the simple detector step (|eta|<2.5, pT>1 GeV).")] = True,
     quiet: Annotated[bool, typer.Option("--quiet", help="No progress bar.")] = False,
+    force: Annotated[bool, typer.Option("--force", help="Replace an existing --out file made differently.")] = False,
 ) -> None:
     """Make JetNet-like jets with Pythia 8 + FastJet (13 TeV, anti-kT R=0.8, pT around 1 TeV)."""
-    from pcgen.config import DataConfig, DetectorConfig
+    from pcgen.config import DetectorConfig
     from pcgen.data.pythia import cached_path, generate_jets
 
     try:
@@ -122,9 +143,10 @@ def data_generate(
         cfg = DataConfig(jet_type=kind, num_particles=particles, num_jets=jets, seed=seed, workers=workers,
                          detector=DetectorConfig(enabled=detector))
         selected = _parse_shards(shards) if shards else None
-        path = generate_jets(cfg, out_file or cached_path(cfg), shards=selected, progress=not quiet)
+        path = generate_jets(cfg, out_file or cached_path(cfg), shards=selected, progress=not quiet,
+                             overwrite=force or out_file is None)
     except (ValueError, *_user_errors()) as err:
-        _fail(str(err))
+        _report(err)
     out.print(f"wrote {path}")
 
 
@@ -160,10 +182,10 @@ def run_command(
         result = execute(resolved, registry, run_dir=resume, resume=resume is not None, console=console,
                          show_progress=not quiet)
     except (*_user_errors(),) as err:
-        _fail(str(err))
+        _report(err)
     if not result.completed:
         console.print(f"resume with: pcgen run --resume {result.run_dir}")
-        raise typer.Exit(130)
+        raise typer.Exit(exit_code(result.stop_signal) if result.stop_signal else 130)
 
 
 @app.command("compare")
@@ -186,34 +208,35 @@ def compare_command(
     try:
         compare(names, config, _with_data(data, set_), _registry(), out_dir, console, show_progress=not quiet)
     except (*_user_errors(),) as err:
-        _fail(str(err))
+        _report(err)
 
 
 @app.command("sample")
 def sample_command(
     checkpoint: Annotated[Optional[Path], typer.Option(help="Run folder or checkpoint file.")] = None,
     pretrained: Annotated[Optional[str], typer.Option(help="Shipped trained weights by name (see `pcgen models`).")] = None,
-    n: Annotated[int, typer.Option("--n", help="Number of clouds to generate.")] = 10_000,
+    n: Annotated[int, typer.Option("--n", help="Number of clouds to generate.", min=1)] = 10_000,
     out_file: Annotated[Path, typer.Option("--out", help="Output HDF5 file.")] = Path("samples.h5"),
-    seed: Annotated[int, typer.Option(help="Sampling seed.")] = 0,
-    batch_size: Annotated[int, typer.Option(help="Clouds per forward pass.")] = 1024,
+    seed: Annotated[int, typer.Option(help="Sampling seed.", min=0)] = 0,
+    batch_size: Annotated[int, typer.Option(help="Clouds per forward pass.", min=1)] = 1024,
     device: Annotated[str, typer.Option(help="cpu, cuda or auto.")] = "auto",
     variant: Annotated[Optional[str], typer.Option(help="Sampling variant of models that have several.")] = None,
     multiplicity: Annotated[str, typer.Option(help="auto, data (training distribution) or model (e.g. a stop token).")] = "auto",
     set_: Annotated[Optional[list[str]], typer.Option("--set", help="Sampling setting, e.g. model.solver_steps=10.")] = None,
+    force: Annotated[bool, typer.Option("--force", help="Replace the --out file if it exists.")] = False,
 ) -> None:
     """Generate point clouds from a trained model, written in pcgen's HDF5 format (JetNet layout)."""
     from rich.progress import Progress
 
     from pcgen.data.store import write_pointclouds
+    from pcgen.safe_io import refuse_overwrite
     from pcgen.sampling import load_trained
     from pcgen.train.trainer import resolve_device
 
-    if n < 1:
-        _fail("--n must be at least 1")
     if (checkpoint is None) == (pretrained is None):
         _fail("give exactly one of --checkpoint (a run) or --pretrained (shipped weights, see `pcgen models`)")
     try:
+        refuse_overwrite(out_file, force)
         dev = resolve_device(device)
         if pretrained is not None:
             from pcgen.pretrained import load_pretrained
@@ -227,7 +250,7 @@ def sample_command(
                                        multiplicity=multiplicity)
         write_pointclouds(clouds, out_file)
     except (ValueError, *_user_errors()) as err:
-        _fail(str(err))
+        _report(err)
     out.print(f"wrote {n} clouds from {trained.spec.name} to {out_file}")
 
 
@@ -286,41 +309,49 @@ def eval_command(
     samples: Annotated[Path, typer.Option(help="Generated clouds (HDF5 from `pcgen sample`).")],
     reference: Annotated[Path, typer.Option(help="Real clouds to compare with (HDF5, JetNet layout).")],
     truth: Annotated[Optional[Path], typer.Option(help="Independent real clouds for the truth baseline.")] = None,
-    n: Annotated[int, typer.Option("--n", help="Clouds used from each file.")] = 5000,
+    n: Annotated[int, typer.Option("--n", help="Clouds used from each file.", min=20)] = 5000,
     efp: Annotated[bool, typer.Option(help="Compute EFP metrics (W1EFP, FPD, KPD).")] = True,
     markdown: Annotated[Optional[Path], typer.Option(help="Also write the table as Markdown here.")] = None,
     plot: Annotated[Optional[Path], typer.Option(help="Also draw the distributions (PNG) here.")] = None,
+    force: Annotated[bool, typer.Option("--force", help="Replace the --markdown / --plot files if they exist.")] = False,
 ) -> None:
     """The metric table of generated vs real clouds (jets: JetNet protocol; showers: shower observables),
     with the truth baseline; optionally the distribution figure."""
     from pcgen.config import EvalConfig
     from pcgen.data.store import read_pointclouds
     from pcgen.metrics.evaluate import evaluate, metrics_for_kind
+    from pcgen.metrics.inputs import check_evaluation_inputs
+    from pcgen.safe_io import refuse_overwrite, save_figure, write_text
 
     try:
+        for target in (markdown, plot):
+            if target is not None:
+                refuse_overwrite(target, force)
         registry = _registry()
         fake, real = read_pointclouds(samples), read_pointclouds(reference)
         ref = read_pointclouds(truth) if truth else None
+        check_evaluation_inputs({str(samples): fake, str(reference): real, **({str(truth): ref} if ref else {})})
         if ref is None and len(real) >= 2 * min(n, len(real) // 2):
             half = min(n, len(real) // 2)
             real, ref = real.subset(slice(0, half)), real.subset(slice(half, 2 * half))
         k = min(n, len(fake), len(real), len(ref) if ref is not None else n)
         cfg = EvalConfig(num_jets=max(k, 20), efp=efp)
-        if fake.kind != real.kind:
-            _fail(f"{samples} holds {fake.kind} but {reference} holds {real.kind}; compare like with like")
         specs = metrics_for_kind(registry, real.kind)
         table = evaluate(real.subset(slice(0, k)), fake.subset(slice(0, k)),
                          ref.subset(slice(0, k)) if ref is not None else None, specs, cfg)
     except (ValueError, *_user_errors()) as err:
-        _fail(str(err))
+        _report(err)
     out.print(table.to_rich())
-    if markdown:
-        markdown.write_text(table.to_markdown() + "\n")
-    if plot:
-        from pcgen.plots import figure_for_kind
+    try:
+        if markdown:
+            write_text(markdown, table.to_markdown() + "\n", "metric table")
+        if plot:
+            from pcgen.plots import figure_for_kind
 
-        figure_for_kind(real.kind, real, {samples.stem: fake}).savefig(plot, dpi=110)
-        out.print(f"figure: {plot}")
+            save_figure(figure_for_kind(real.kind, real, {samples.stem: fake}), plot)
+            out.print(f"figure: {plot}")
+    except OSError as err:
+        _report(err)
 
 
 def main() -> None:

@@ -14,6 +14,8 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
+from pcgen.suggest import did_you_mean
+
 
 class ConfigError(ValueError):
     """A configuration problem, with a message naming the key and what is allowed."""
@@ -71,6 +73,12 @@ class TrainConfig(StrictModel):
     eval_every: int = Field(500, ge=1, description="Steps between in-training evaluations.")
     checkpoint_every: int = Field(200, ge=1, description="Steps between checkpoints.")
     num_threads: int = Field(0, ge=0, description="CPU threads for torch; 0 = torch's default.")
+    on_nonfinite: Literal["stop", "skip"] = Field(
+        "stop", description="A NaN/inf loss, gradient or weight: 'stop' the run, or 'skip' the step's update."
+    )
+    max_nonfinite_in_row: int = Field(
+        5, ge=1, description="With on_nonfinite='skip': stop after this many non-finite steps in a row."
+    )
 
 
 class EvalConfig(StrictModel):
@@ -155,7 +163,8 @@ def format_validation_error(err: ValidationError, prefix: str, model: type[BaseM
         loc = ".".join(str(p) for p in (prefix, *e["loc"]) if p != "")
         if e["type"] == "extra_forbidden":
             allowed = _allowed_keys(model, e["loc"][:-1])
-            lines.append(f"unknown key '{loc}'; allowed keys here: {', '.join(allowed)}")
+            hint = did_you_mean(str(e["loc"][-1]), allowed)
+            lines.append(f"unknown key '{loc}'; allowed keys here: {', '.join(allowed)}.{hint}")
         else:
             given = e.get("input")
             lines.append(f"'{loc}': {e['msg']} (got {given!r})")

@@ -24,6 +24,7 @@ import pluggy
 from pcgen import hookspecs
 from pcgen.hookspecs import CONTRACT_VERSION, PROJECT
 from pcgen.specs import DatasetSpec, MetricSpec, ModelSpec, RecipeSpec
+from pcgen.suggest import did_you_mean
 
 ENTRY_POINT_GROUP = "pcgen.plugins"
 
@@ -71,11 +72,13 @@ class Registry:
         elif record and record.status in ("broken", "refused"):
             hint = f" Plugin '{name}' is {record.status}: {record.error.strip().splitlines()[-1]}"
         known = ", ".join(sorted(self.models)) or "none"
+        hint = hint or did_you_mean(name, self.models)
         raise PluginError(f"unknown model plugin '{name}'. Installed models: {known}.{hint} See `pcgen plugins`.")
 
     def dataset(self, name: str) -> DatasetSpec:
         if name not in self.datasets:
-            raise PluginError(f"unknown data set '{name}'; registered: {', '.join(sorted(self.datasets))}")
+            raise PluginError(f"unknown data set '{name}'; registered: {', '.join(sorted(self.datasets))}."
+                              f"{did_you_mean(name, self.datasets)}")
         return self.datasets[name]
 
     def recipe(self, name: str) -> RecipeSpec:

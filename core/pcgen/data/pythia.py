@@ -48,6 +48,7 @@ import numpy as np
 from pcgen.config import DataConfig
 from pcgen.data.pointclouds import JET_FEATURES, JET_GLOBALS, PointClouds
 from pcgen.data.store import DataError, num_clouds, read_meta, read_pointclouds, write_pointclouds
+from pcgen.safe_io import refuse_overwrite
 
 RECIPE_VERSION = 1
 """Bumped whenever the recipe below changes the data; part of every fingerprint."""
@@ -476,18 +477,21 @@ def generate_jets(
     shards: list[int] | None = None,
     progress: bool = True,
     shard_size: int = SHARD_SIZE,
+    overwrite: bool = True,
 ) -> Path:
     """Generate ``config``'s Pythia jets into the HDF5 file ``out`` and return its path.
 
     Shards go to :func:`shard_folder` ``(out)``; finished ones are reused. With ``shards`` only those
     shards are made and the shard folder is returned, unless every shard is then present, in which
-    case they are merged into ``out``. An up-to-date ``out`` is returned without any work.
+    case they are merged into ``out``. An up-to-date ``out`` is returned without any work; another
+    file at ``out`` is replaced only with ``overwrite`` (else :class:`~pcgen.safe_io.OverwriteError`).
     """
     settings = GenSettings.from_config(config, shard_size)
     out = Path(out)
     wanted = _wanted_shards(settings, shards)
     if is_complete(settings, out):
         return out
+    refuse_overwrite(out, overwrite)
     _silence_fastjet_banner()  # before any thread or worker process starts
     folder = shard_folder(out)
     todo = [k for k in wanted if not shard_is_done(settings, folder, k)]

@@ -16,8 +16,6 @@ to a temporary file in the target folder, which then replaces the target in one 
 from __future__ import annotations
 
 import json
-import os
-import tempfile
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
@@ -26,6 +24,7 @@ from typing import Any
 import numpy as np
 
 from pcgen.data.pointclouds import JET_FEATURES, JET_GLOBALS, PointClouds
+from pcgen.safe_io import atomic_path, file_operation
 
 FORMAT = "pcgen-pointclouds"
 FORMAT_VERSION = 1
@@ -45,24 +44,6 @@ class DataFileNotFoundError(DataError, FileNotFoundError):
     """A data file does not exist (both a :class:`DataError` and a ``FileNotFoundError``)."""
 
 
-@contextmanager
-def atomic_path(path: Path) -> Iterator[Path]:
-    """Yield a temporary path next to ``path``; on success it replaces ``path`` atomically.
-
-    On an exception the temporary file is removed and ``path`` is left as it was.
-    """
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp_name = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
-    os.close(fd)
-    tmp = Path(tmp_name)
-    try:
-        yield tmp
-        os.replace(tmp, path)
-    finally:
-        tmp.unlink(missing_ok=True)
-
-
 def write_pointclouds(pc: PointClouds, path: Path, compress: bool = True) -> Path:
     """Write ``pc`` to ``path`` (HDF5, JetNet layout) atomically and return ``path``."""
     import h5py
@@ -72,7 +53,8 @@ def write_pointclouds(pc: PointClouds, path: Path, compress: bool = True) -> Pat
     particles[~pc.mask] = 0.0
     globs = pc.globals if pc.globals.size else np.zeros((len(pc), 0), np.float32)
     options: dict[str, Any] = {"compression": "gzip", "compression_opts": 4, "shuffle": True} if compress else {}
-    with atomic_path(path) as tmp, h5py.File(tmp, "w") as f:
+    operation = "write point clouds to"
+    with atomic_path(path, operation) as tmp, file_operation(operation, path), h5py.File(tmp, "w") as f:
         f.create_dataset(PARTICLE_KEY, data=particles, **(options if particles.size else {}))
         f.create_dataset(GLOBAL_KEY, data=globs.astype(np.float32), **(options if globs.size else {}))
         f.attrs["format"] = FORMAT

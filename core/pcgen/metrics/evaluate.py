@@ -22,6 +22,7 @@ from rich.table import Table
 from pcgen.config import EvalConfig
 from pcgen.data.pointclouds import PointClouds
 from pcgen.metrics.jet_metrics import EFP_METRICS
+from pcgen.metrics.numbers import NAN_NOTE, format_entry
 from pcgen.metrics.shower_metrics import SHOWER_LABELS, SHOWER_METRICS
 from pcgen.specs import MetricSpec
 
@@ -50,19 +51,6 @@ def unit_label(scale: float) -> str:
     if abs(exponent - round(exponent)) < 1e-9:
         return "×10" + str(-round(exponent)).translate(_SUPERSCRIPT)
     return f"×{1 / scale:.3g}"
-
-
-def format_entry(value: float, error: float) -> str:
-    """``"0.76 ± 0.07"``: the error to one significant digit (two if it starts with 1), the value
-    to the same decimal place."""
-    if not math.isfinite(value):
-        return "nan" if math.isnan(value) else f"{value}"
-    if not math.isfinite(error) or error <= 0:
-        return f"{value:.3g} ± {error:.1g}" if math.isfinite(error) else f"{value:.3g} ± nan"
-    exponent = math.floor(math.log10(error))
-    leading = int(error / 10**exponent + 1e-9)
-    decimals = min(max(0, -exponent + (1 if leading == 1 else 0)), 8)
-    return f"{value:.{decimals}f} ± {error:.{decimals}f}"
 
 
 # ------------------------------------------------------------------------------------------------
@@ -112,12 +100,18 @@ class MetricTable:
             "|" + "---|" * (len(columns) + 1),
         ]
         lines += ["| " + " | ".join([row, *(self.cell(row, m) for m in columns)]) + " |" for row in self.rows]
+        if self.has_nan(columns):
+            lines += ["", NAN_NOTE]
         return "\n".join(lines)
+
+    def has_nan(self, columns: list[str]) -> bool:
+        """Whether a shown cell holds a ``nan`` (then the table carries :data:`NAN_NOTE`)."""
+        return any("nan" in self.cell(row, m) for row in self.rows for m in columns)
 
     def to_rich(self, columns: list[str] | None = None, title: str | None = None) -> Table:
         """The same table for a rich console."""
         columns = self.columns if columns is None else columns
-        table = Table(title=title)
+        table = Table(title=title, caption=NAN_NOTE if self.has_nan(columns) else None)
         table.add_column("Model", style="bold")
         for metric in columns:
             table.add_column(self.header(metric), justify="right")

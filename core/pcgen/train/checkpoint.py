@@ -2,12 +2,13 @@
 
 from __future__ import annotations
 
-import os
-import tempfile
+import time
 from pathlib import Path
 from typing import Any
 
 import torch
+
+from pcgen.safe_io import FileAccessError, atomic_path, os_error_reason
 
 CHECKPOINT_FORMAT = 1
 
@@ -16,21 +17,41 @@ class CheckpointError(ValueError):
     """A checkpoint that is missing, unreadable, or not one of pcgen's."""
 
 
-def save_checkpoint(payload: dict[str, Any], path: Path) -> Path:
-    """Write ``payload`` to ``path`` atomically: a temporary file in the same folder, fsync, rename."""
+class CheckpointSaveError(FileAccessError):
+    """A checkpoint could not be written (after a retry); the previous one is intact."""
+
+
+def save_checkpoint(payload: dict[str, Any], path: Path, retries: int = 1) -> Path:
+    """Write ``payload`` to ``path`` atomically (temporary file in the same folder, fsync, rename).
+
+    A failed write is tried ``retries`` more times; if it still fails, :class:`CheckpointSaveError`
+    names the path and the reason, the previous file at ``path`` is intact and no partial file is left.
+    """
     path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
-    try:
-        with os.fdopen(fd, "wb") as handle:
-            torch.save({"pcgen_checkpoint_format": CHECKPOINT_FORMAT, **payload}, handle)
-            handle.flush()
-            os.fsync(handle.fileno())
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
+    for attempt in range(retries + 1):
+        try:
+            with atomic_path(path, "write the checkpoint") as tmp:
+                try:
+                    with open(tmp, "wb") as handle:
+                        torch.save({"pcgen_checkpoint_format": CHECKPOINT_FORMAT, **payload}, handle)
+                except (OSError, RuntimeError) as err:  # torch reports a failed write as a RuntimeError
+                    raise FileAccessError(f"cannot write the checkpoint {path}: {_reason(err)}") from err
+            return path
+        except FileAccessError as err:
+            if attempt == retries:
+                kept = "the previous checkpoint there is kept" if path.is_file() else "no checkpoint was kept there"
+                raise CheckpointSaveError(f"{err}; {kept}") from err
+            time.sleep(0.5)
     return path
+
+
+def _reason(err: BaseException) -> str:
+    """The OS reason behind a failed write, also when torch wrapped it in a RuntimeError."""
+    while err.__context__ is not None and not isinstance(err, OSError):
+        err = err.__context__
+    if isinstance(err, OSError):
+        return os_error_reason(err)
+    return str(err).strip().splitlines()[-1] if str(err).strip() else type(err).__name__
 
 
 def load_checkpoint(path: Path, map_location: str | torch.device = "cpu") -> dict[str, Any]:

@@ -15,6 +15,7 @@ from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
 from pcgen.config import ConfigError, ResolvedConfig, apply_overrides, read_toml, resolve, to_toml
+from pcgen.safe_io import file_operation, make_new_dir, save_figure, write_text
 from pcgen.train.data_prep import load_clouds, prepare
 from pcgen.train.trainer import Trainer
 
@@ -25,17 +26,15 @@ class RunResult:
     completed: bool
     step: int
     table: Any = None
+    stop_signal: int | None = None
+    """The signal that stopped training early (SIGTERM, SIGUSR1), if one did."""
 
 
 def new_run_dir(resolved: ResolvedConfig) -> Path:
-    """``<run_dir>/<name>`` or ``<run_dir>/<plugin>-<timestamp>``; never reuses an existing folder."""
+    """``<run_dir>/<name>`` or ``<run_dir>/<plugin>-<timestamp>`` (``-1``, ``-2``, ... appended when taken);
+    never reuses an existing folder, also when several runs start in the same instant."""
     run = resolved.run
-    base = Path(run.run_dir) / (run.name or f"{run.plugin}-{time.strftime('%Y%m%d-%H%M%S')}")
-    path, i = base, 1
-    while path.exists():
-        path, i = base.with_name(f"{base.name}-{i}"), i + 1
-    path.mkdir(parents=True)
-    return path
+    return make_new_dir(Path(run.run_dir) / (run.name or f"{run.plugin}-{time.strftime('%Y%m%d-%H%M%S')}"))
 
 
 def resume_config(run_dir: Path, overrides: list[str], registry: Any) -> ResolvedConfig:
@@ -63,8 +62,9 @@ def execute(
     if run.train.num_threads:
         torch.set_num_threads(run.train.num_threads)
     run_dir = Path(run_dir) if run_dir else new_run_dir(resolved)
-    run_dir.mkdir(parents=True, exist_ok=True)
-    (run_dir / "config.toml").write_text(to_toml(resolved.to_dict()))
+    with file_operation("create the run folder", run_dir):
+        run_dir.mkdir(parents=True, exist_ok=True)
+    write_text(run_dir / "config.toml", to_toml(resolved.to_dict()), "run's config")
 
     clouds = load_clouds(resolved, registry, progress=show_progress)
     kind = registry.dataset(run.data.dataset).kind
@@ -76,10 +76,10 @@ def execute(
         raise ConfigError(f"model '{spec.name}' cannot be built for data set '{run.data.dataset}': {err}") from None
     recipe = registry.recipe(spec.recipe).recipe_class(model, resolved.recipe)
     trainer = Trainer(resolved, spec, recipe, data, run_dir, registry, console, show_progress)
-    trainer.logger.text("config", "```toml\n" + to_toml(resolved.to_dict()) + "\n```")
     if resume:
         trainer.restore(run_dir / "checkpoints" / "last.pt")
         console.print(f"resuming {run_dir} at step {trainer.state.step}")
+    trainer.logger.text("config", "```toml\n" + to_toml(resolved.to_dict()) + "\n```")
     console.print(f"[bold]{spec.name}[/]: {sum(p.numel() for p in model.parameters()):,} parameters; "
                   f"{len(data.train):,} training / {len(data.test):,} held-out clouds; device {trainer.device}")
     completed = trainer.fit()
@@ -87,7 +87,8 @@ def execute(
     if completed and final_eval:
         table = final_evaluation(trainer, console, show_progress)
     trainer.logger.close()
-    return RunResult(run_dir=run_dir, completed=completed, step=trainer.state.step, table=table)
+    return RunResult(run_dir=run_dir, completed=completed, step=trainer.state.step, table=table,
+                     stop_signal=trainer.stop_signal)
 
 
 GENERATION_BATCH = 256
@@ -148,11 +149,11 @@ def final_evaluation(trainer: Trainer, console: Console, show_progress: bool = T
         table = part if table is None else table.add_rows(part)
         fakes[name] = fake
         trainer.log_observables(real, fake, trainer.state.step, "generated" if i == 0 else f"generated-{variant}")
-    (trainer.run_dir / "metrics.json").write_text(json.dumps(table.to_dict(), indent=2))
-    (trainer.run_dir / "metrics.md").write_text(table.to_markdown() + "\n")
+    write_text(trainer.run_dir / "metrics.json", json.dumps(table.to_dict(), indent=2), "metrics file")
+    write_text(trainer.run_dir / "metrics.md", table.to_markdown() + "\n", "metrics file")
     for name, figure in (("distributions", figure_for_kind(data.info.kind, real, fakes)),
                          ("multiplicity", multiplicity_figure(real, fakes))):
-        figure.savefig(trainer.run_dir / f"{name}.png", dpi=110, bbox_inches="tight")
+        save_figure(figure, trainer.run_dir / f"{name}.png", bbox_inches="tight")
         trainer.logger.figure(f"final/{name}", figure, trainer.state.step)
     flat = {metric: value for metric, (value, _err) in table.rows[row_name(spec.name, variants, variants[0])].items()}
     trainer.logger.hparams(trainer.resolved.to_dict(), flat)

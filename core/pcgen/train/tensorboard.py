@@ -9,6 +9,8 @@ import numpy as np
 from torch.utils.tensorboard import SummaryWriter
 from torch.utils.tensorboard.summary import hparams
 
+from pcgen.safe_io import file_operation
+
 
 def flatten(tree: dict[str, Any], prefix: str = "") -> dict[str, Any]:
     """``{"a": {"b": 1}}`` -> ``{"a.b": 1}``; values TensorBoard's hparams can't hold become strings."""
@@ -27,9 +29,18 @@ def flatten(tree: dict[str, Any], prefix: str = "") -> dict[str, Any]:
 class RunLogger:
     """Writes scalars, figures, text and hparams for one run under ``<run>/tensorboard``."""
 
-    def __init__(self, log_dir: Path, enabled: bool = True) -> None:
-        self.enabled = enabled
-        self.writer = SummaryWriter(log_dir=str(log_dir)) if enabled else None
+    def __init__(self, log_dir: Path, enabled: bool = True, purge_step: int | None = None) -> None:
+        self.enabled, self.log_dir = enabled, Path(log_dir)
+        with file_operation("write TensorBoard logs to", log_dir):
+            self.writer = SummaryWriter(log_dir=str(log_dir), purge_step=purge_step) if enabled else None
+
+    def purge_after(self, step: int) -> None:
+        """Start a new event file that hides every event logged after ``step`` (TensorBoard's
+        ``purge_step``): a resumed run does not show the steps between its checkpoint and the stop twice."""
+        if self.writer:
+            self.writer.close()
+            with file_operation("write TensorBoard logs to", self.log_dir):
+                self.writer = SummaryWriter(log_dir=str(self.log_dir), purge_step=step + 1)
 
     def scalars(self, values: dict[str, float], step: int) -> None:
         if self.writer:

@@ -16,10 +16,16 @@ from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, T
 from pcgen.config import ResolvedConfig
 from pcgen.sampling import TrainedModel, seeded
 from pcgen.specs import ModelSpec
-from pcgen.train.checkpoint import load_checkpoint, save_checkpoint
+from pcgen.train.checkpoint import CheckpointSaveError, load_checkpoint, save_checkpoint
 from pcgen.train.data_prep import PreparedData
+from pcgen.train.nonfinite import NonFiniteError, NonFiniteGuard, all_finite, nonfinite_tensors
 from pcgen.train.recipe import Batch, Recipe
+from pcgen.train.signals import StopSignals
 from pcgen.train.tensorboard import RunLogger
+
+NONFINITE_HINT = ("Lower the learning rate or clip gradients (recipe.grad_clip); to drop such steps instead, "
+                  'set train.on_nonfinite="skip"')
+
 
 @dataclass
 class LoopState:
@@ -28,6 +34,8 @@ class LoopState:
     step: int = 0
     elapsed: float = 0.0
     best_value: float = float("inf")
+    nonfinite_skipped: int = 0
+    """Steps whose updates were dropped for a non-finite value (``train.on_nonfinite = "skip"``)."""
 
 
 def resolve_device(name: str) -> torch.device:
@@ -65,6 +73,9 @@ class Trainer:
         self._epoch: int | None = None
         self._perm = torch.empty(0, dtype=torch.long)
         self._validation: Batch | None = None
+        self._last_saved_step: int | None = None
+        self.stop_signal: int | None = None
+        """The signal (SIGTERM, SIGUSR1) that stopped training, if one did."""
         self.recipe.model.to(self.device)
 
     # -- checkpoints ---------------------------------------------------------------------------
@@ -84,9 +95,17 @@ class Trainer:
         )
 
     def save(self, name: str = "last.pt") -> Path:
+        """Checkpoint the run (atomically); weights with a NaN or an infinity are never written."""
+        weights = self.recipe.model.state_dict()
+        if not all_finite(v for v in weights.values() if isinstance(v, torch.Tensor)):
+            bad = nonfinite_tensors(weights)
+            raise NonFiniteError(
+                f"step {self.state.step}: the weights hold non-finite values ({bad[0]}"
+                f"{f' and {len(bad) - 1} more tensors' if len(bad) > 1 else ''}); not saved to {name}"
+            )
         payload = {
             "loop": asdict(self.state),
-            "model": self.recipe.model.state_dict(),
+            "model": weights,
             "recipe": self.recipe.state_dict(),
             "scaler": self.data.scaler.state_dict(),
             "multiplicity": self.data.multiplicity.state_dict(),
@@ -96,7 +115,17 @@ class Trainer:
         }
         if torch.cuda.is_available():
             payload["rng_cuda"] = torch.cuda.get_rng_state_all()
-        return save_checkpoint(payload, self.checkpoint_dir / name)
+        path = save_checkpoint(payload, self.checkpoint_dir / name)
+        if name == "last.pt":
+            self._last_saved_step = self.state.step
+        return path
+
+    def kept_checkpoint(self) -> str:
+        """Which checkpoint a failed run leaves, in words."""
+        last = self.checkpoint_dir / "last.pt"
+        if self._last_saved_step is not None and last.is_file():
+            return f"the last good checkpoint {last} (step {self._last_saved_step}) is kept"
+        return "no checkpoint had been saved yet"
 
     def restore(self, path: Path) -> None:
         """Continue from a checkpoint: weights, optimiser state, RNG and loop position."""
@@ -107,6 +136,8 @@ class Trainer:
         torch.set_rng_state(payload["rng_torch"].cpu())
         if "rng_cuda" in payload and torch.cuda.is_available():
             torch.cuda.set_rng_state_all([s.cpu() for s in payload["rng_cuda"]])
+        self._last_saved_step = self.state.step
+        self.logger.purge_after(self.state.step)
 
     # -- the loop --------------------------------------------------------------------------------
 
@@ -145,28 +176,55 @@ class Trainer:
         return min(1.0, max(parts)) if parts else 0.0
 
     def fit(self) -> bool:
-        """Train until a limit is reached; returns False if interrupted (a checkpoint is saved either way)."""
+        """Train until a limit is reached; returns False if stopped early (Ctrl-C, SIGTERM, SIGUSR1),
+        after saving a checkpoint that ``--resume`` continues from.
+
+        A non-finite loss, gradient or weight raises :class:`NonFiniteError` (see
+        :mod:`pcgen.train.nonfinite`) and saves nothing: the last good checkpoint stays. A checkpoint
+        that cannot be written raises :class:`CheckpointSaveError`, the previous one intact.
+        """
         hook = self.registry.manager.hook
         hook.pcgen_on_train_start(run_dir=str(self.run_dir), config=self.resolved.to_dict())
         self.recipe.model.train()
-        interrupted = False
+        interrupted, save_at_end = False, True
+        guard = NonFiniteGuard(self.recipe.optimizers, self.cfg.on_nonfinite, self.cfg.max_nonfinite_in_row)
         progress = self._progress_bar()
         task = progress.add_task("training", total=self._max_steps(), completed=self.state.step, info="")
-        try:
-            with progress:
-                while not self._finished():
-                    start = time.perf_counter()
-                    logs = self.recipe.training_step(self._batch(self.state.step), self.state.step, self._progress())
-                    self.state.elapsed += time.perf_counter() - start
-                    self.state.step += 1
-                    self._after_step(logs, progress, task)
-        except KeyboardInterrupt:
-            interrupted = True
-            self.console.print(f"[yellow]interrupted at step {self.state.step}; checkpoint saved.")
-        finally:
-            self.save()
-            self.logger.flush()
-            hook.pcgen_on_train_end(run_dir=str(self.run_dir), step=self.state.step, interrupted=interrupted)
+        with StopSignals() as stop:
+            try:
+                with progress:
+                    while not self._finished() and stop.received is None:
+                        guard.step = self.state.step + 1
+                        start = time.perf_counter()
+                        logs = self.recipe.training_step(self._batch(self.state.step), self.state.step,
+                                                         self._progress())
+                        if guard.check_step(logs):
+                            self.state.nonfinite_skipped += 1
+                            logs = {**logs, "nonfinite/skipped_steps": float(self.state.nonfinite_skipped)}
+                        self.state.elapsed += time.perf_counter() - start
+                        self.state.step += 1
+                        self._after_step(logs, progress, task)
+                if stop.received is not None:
+                    interrupted, self.stop_signal = True, stop.received
+                    self.console.print(f"[yellow]{stop.name} received: stopped at step {self.state.step}; "
+                                       "saving a checkpoint.")
+            except KeyboardInterrupt:
+                interrupted = True
+                self.console.print(f"[yellow]interrupted at step {self.state.step}; checkpoint saved.")
+            except FloatingPointError as err:  # NonFiniteError, or a recipe's own non-finite limit
+                save_at_end = False
+                raise NonFiniteError(f"{err}; training stopped, {self.kept_checkpoint()}. {NONFINITE_HINT}") from None
+            except CheckpointSaveError:
+                save_at_end = False
+                raise
+            finally:
+                guard.close()
+                try:
+                    if save_at_end:
+                        self.save()
+                finally:
+                    self.logger.flush()
+                    hook.pcgen_on_train_end(run_dir=str(self.run_dir), step=self.state.step, interrupted=interrupted)
         return not interrupted
 
     def _after_step(self, logs: dict[str, float], progress: Progress, task: Any) -> None:

@@ -1,0 +1,26 @@
+"""The command line in its own words: option ranges taken from the config fields they fill, so a
+bad value is reported by flag name with its allowed range (``--jets``: "x>=20"), not as a config
+class's validation dump."""
+
+from __future__ import annotations
+
+import math
+from typing import Any
+
+import annotated_types
+from pydantic import BaseModel
+
+
+def field_range(model: type[BaseModel], name: str) -> dict[str, Any]:
+    """``typer.Option`` keywords (``min``, ``max``) for an integer option that fills ``model.name``."""
+    bounds: dict[str, Any] = {}
+    for rule in model.model_fields[name].metadata:
+        if isinstance(rule, annotated_types.Ge):
+            bounds["min"] = rule.ge
+        elif isinstance(rule, annotated_types.Gt):
+            bounds["min"] = math.floor(rule.gt) + 1
+        elif isinstance(rule, annotated_types.Le):
+            bounds["max"] = rule.le
+        elif isinstance(rule, annotated_types.Lt):
+            bounds["max"] = math.ceil(rule.lt) - 1
+    return bounds
