@@ -229,14 +229,14 @@ def sample_command(
     from rich.progress import Progress
 
     from pcgen.data.store import write_pointclouds
-    from pcgen.safe_io import refuse_overwrite
+    from pcgen.safe_io import check_output_path
     from pcgen.sampling import load_trained
     from pcgen.train.trainer import resolve_device
 
     if (checkpoint is None) == (pretrained is None):
         _fail("give exactly one of --checkpoint (a run) or --pretrained (shipped weights, see `pcgen models`)")
     try:
-        refuse_overwrite(out_file, force)
+        check_output_path(out_file, force)
         dev = resolve_device(device)
         if pretrained is not None:
             from pcgen.pretrained import load_pretrained
@@ -321,12 +321,12 @@ def eval_command(
     from pcgen.data.store import read_pointclouds
     from pcgen.metrics.evaluate import evaluate, metrics_for_kind
     from pcgen.metrics.inputs import check_evaluation_inputs
-    from pcgen.safe_io import refuse_overwrite, save_figure, write_text
+    from pcgen.safe_io import check_output_path, save_figure, write_text
 
     try:
         for target in (markdown, plot):
             if target is not None:
-                refuse_overwrite(target, force)
+                check_output_path(target, force)
         registry = _registry()
         fake, real = read_pointclouds(samples), read_pointclouds(reference)
         ref = read_pointclouds(truth) if truth else None

@@ -12,6 +12,7 @@ from rich.console import Console
 from pcgen.config import load_config
 from pcgen.data.store import read_pointclouds
 from pcgen.metrics.evaluate import MetricTable
+from pcgen.safe_io import make_new_dir, refuse_overwrite, save_figure, write_text
 from pcgen.train.data_prep import load_clouds
 from pcgen.train.runner import execute
 
@@ -31,8 +32,11 @@ def compare(
     console = console or Console(stderr=True)
     resolved = [load_config(config, overrides, registry, plugin=p) for p in plugins]  # validate all first
     first = resolved[0].run
-    out_dir = Path(out_dir or Path(first.run_dir) / f"compare-{time.strftime('%Y%m%d-%H%M%S')}")
-    out_dir.mkdir(parents=True, exist_ok=True)
+    if out_dir is not None:  # a folder the user named: never mixed with an earlier comparison's runs
+        refuse_overwrite(out_dir, False, None)
+        out_dir = make_new_dir(out_dir)
+    else:
+        out_dir = make_new_dir(Path(first.run_dir) / f"compare-{time.strftime('%Y%m%d-%H%M%S')}")
     table: MetricTable | None = None
     fakes = {}
     for cfg in resolved:
@@ -44,12 +48,12 @@ def compare(
         table = part if table is None else table.add_rows(part)
         fakes[cfg.run.plugin] = read_pointclouds(result.run_dir / "samples.h5")
     assert table is not None
-    (out_dir / "metrics.md").write_text(table.to_markdown() + "\n")
-    (out_dir / "metrics.json").write_text(json.dumps(table.to_dict(), indent=2))
+    write_text(out_dir / "metrics.md", table.to_markdown() + "\n", "metrics file")
+    write_text(out_dir / "metrics.json", json.dumps(table.to_dict(), indent=2), "metrics file")
     _, test = load_clouds(resolved[0], registry, progress=False).split(first.data.train_fraction, first.data.split_seed)
     real = test.subset(slice(0, min(len(test), first.eval.num_jets)))
     kind = registry.dataset(first.data.dataset).kind
-    figure_for_kind(kind, real, fakes).savefig(out_dir / "distributions.png", dpi=110, bbox_inches="tight")
+    save_figure(figure_for_kind(kind, real, fakes), out_dir / "distributions.png", bbox_inches="tight")
     console.print(table.to_rich(title="comparison (same data, split, seed, budget)"))
     console.print(f"comparison folder: {out_dir}")
     return out_dir, table

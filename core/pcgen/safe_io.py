@@ -50,6 +50,8 @@ def os_error_reason(err: OSError) -> str:
 def describe_os_error(err: OSError, operation: str, path: Path | str) -> str:
     """``"cannot <operation> <path>: <reason>"`` in one line."""
     reason = os_error_reason(err)
+    if err.errno == errno.EEXIST and err.filename and Path(err.filename).is_file():
+        return f"cannot {operation} {path}: {err.filename} is a file, not a folder"
     where = f" ({err.filename})" if err.filename and str(err.filename) != str(path) else ""
     return f"cannot {operation} {path}: {reason}{where}"
 
@@ -123,13 +125,29 @@ def write_text(path: Path | str, text: str, what: str = "file") -> Path:
     return path
 
 
-def refuse_overwrite(path: Path | str, force: bool, flag: str = "--force") -> None:
-    """Raise :class:`OverwriteError` when ``path`` exists and ``force`` is False."""
+def refuse_overwrite(path: Path | str, force: bool, flag: str | None = "--force") -> None:
+    """Raise :class:`OverwriteError` when ``path`` exists and ``force`` is False; the message names
+    ``flag`` as the way to allow it (``None``: there is none, choose another name)."""
     path = Path(path)
     if force or not (path.exists() or path.is_symlink()):
         return
     what = "folder" if path.is_dir() else "file"
-    raise OverwriteError(f"{path} already exists; pass {flag} to replace it, or choose another {what} name")
+    allow = f"pass {flag} to replace it, or " if flag else ""
+    raise OverwriteError(f"{path} already exists; {allow}choose another {what} name")
+
+
+def check_output_path(path: Path | str, force: bool, flag: str | None = "--force") -> None:
+    """Before any work: refuse to replace ``path`` (see :func:`refuse_overwrite`) and make sure its
+    folder is, or can be made, a writable folder; raise :class:`FileAccessError` naming it if not."""
+    path = Path(path)
+    refuse_overwrite(path, force, flag)
+    ancestor = path.parent
+    while not ancestor.exists() and ancestor != ancestor.parent:
+        ancestor = ancestor.parent
+    if not ancestor.is_dir():
+        raise FileAccessError(f"cannot write {path}: {ancestor} is a file, not a folder")
+    if not os.access(ancestor, os.W_OK | os.X_OK):
+        raise FileAccessError(f"cannot write {path}: permission denied on the folder {ancestor}")
 
 
 def make_new_dir(base: Path | str) -> Path:

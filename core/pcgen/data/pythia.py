@@ -48,7 +48,7 @@ import numpy as np
 from pcgen.config import DataConfig
 from pcgen.data.pointclouds import JET_FEATURES, JET_GLOBALS, PointClouds
 from pcgen.data.store import DataError, num_clouds, read_meta, read_pointclouds, write_pointclouds
-from pcgen.safe_io import refuse_overwrite
+from pcgen.safe_io import check_output_path
 
 RECIPE_VERSION = 1
 """Bumped whenever the recipe below changes the data; part of every fingerprint."""
@@ -491,7 +491,7 @@ def generate_jets(
     wanted = _wanted_shards(settings, shards)
     if is_complete(settings, out):
         return out
-    refuse_overwrite(out, overwrite)
+    check_output_path(out, overwrite)
     _silence_fastjet_banner()  # before any thread or worker process starts
     folder = shard_folder(out)
     todo = [k for k in wanted if not shard_is_done(settings, folder, k)]
