@@ -147,10 +147,11 @@ def _make_run_dirs(base: str, start: float, count: int, queue: multiprocessing.Q
         queue.put(repr(err))
 
 
-def test_runs_started_in_the_same_instant_get_distinct_folders(tmp_path: Path) -> None:
+@pytest.mark.parametrize("round_", range(3))  # the old check-then-create code failed in about 3 rounds of 5
+def test_runs_started_in_the_same_instant_get_distinct_folders(tmp_path: Path, round_: int) -> None:
     context = multiprocessing.get_context("fork")
     queue = context.Queue()
-    start = time.time() + 1.0
+    start = time.time() + 0.5
     workers = [context.Process(target=_make_run_dirs, args=(str(tmp_path), start, 5, queue)) for _ in range(4)]
     for worker in workers:
         worker.start()
