@@ -27,6 +27,15 @@ def jets_file(tmp_path_factory: pytest.TempPathFactory) -> Path:
     return path
 
 
+@pytest.fixture(scope="session")
+def trained_run(jets_file: Path, tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A finished 4-step igapt run on ``jets_file`` (read-only for the tests)."""
+    folder = tmp_path_factory.mktemp("runs")
+    result = RUNNER.invoke(app, run_args(jets_file, folder, "ok", 4))
+    assert result.exit_code == 0, result.stderr
+    return folder / "ok"
+
+
 def run_args(jets_file: Path, run_dir: Path, name: str, steps: int, plugin: str = "igapt", **sets: Any) -> list[str]:
     """Arguments of a short, quiet `pcgen run` on ``jets_file`` (``sets``: extra ``--set`` values)."""
     values = {

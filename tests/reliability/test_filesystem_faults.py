@@ -4,6 +4,7 @@ run cleanly; files get the umask's permissions; run folders are created atomical
 
 from __future__ import annotations
 
+import errno
 import multiprocessing
 import os
 import resource
@@ -21,18 +22,6 @@ from pcgen.train.checkpoint import CheckpointSaveError, load_checkpoint, save_ch
 from pcgen.train.runner import new_run_dir
 
 IS_ROOT = hasattr(os, "geteuid") and os.geteuid() == 0
-
-
-@pytest.fixture(scope="module")
-def trained_run(jets_file: Path, tmp_path_factory: pytest.TempPathFactory) -> Path:
-    from typer.testing import CliRunner
-
-    from pcgen.cli import app
-
-    folder = tmp_path_factory.mktemp("runs")
-    result = CliRunner().invoke(app, run_args(jets_file, folder, "ok", 4))
-    assert result.exit_code == 0, result.stderr
-    return folder / "ok"
 
 
 def test_a_run_folder_that_cannot_be_created_is_one_line(cli, jets_file: Path, tmp_path: Path) -> None:
@@ -65,23 +54,28 @@ def test_permission_denied_on_the_run_folder_is_one_line(cli, jets_file: Path, t
     assert f"cannot create the folder {locked / 'x'}: permission denied" in one_line(result.stderr)
 
 
-def test_a_failed_checkpoint_save_is_retried_once_then_keeps_the_previous_file(tmp_path: Path,
-                                                                               monkeypatch: pytest.MonkeyPatch) -> None:
+@pytest.mark.parametrize(("code", "reason"), [
+    (errno.ENOSPC, "no space left on the device"),
+    (errno.EROFS, "read-only file system"),
+    (errno.EACCES, "permission denied"),
+    (errno.EDQUOT, "disk quota exceeded"),
+])
+def test_a_failed_checkpoint_save_is_retried_once_then_keeps_the_previous_file(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch, code: int, reason: str) -> None:
     path = save_checkpoint({"w": torch.ones(3)}, tmp_path / "last.pt")
     before = path.read_bytes()
     calls = {"n": 0}
 
-    def full_disk(obj: object, handle: object) -> None:
+    def failing_write(obj: object, handle: object) -> None:
         calls["n"] += 1
         handle.write(b"partial")  # type: ignore[attr-defined]
-        raise OSError(28, "No space left on device")
+        raise OSError(code, os.strerror(code))
 
-    monkeypatch.setattr(torch, "save", full_disk)
+    monkeypatch.setattr(torch, "save", failing_write)
     with pytest.raises(CheckpointSaveError) as err:
         save_checkpoint({"w": torch.zeros(3)}, path)
     assert calls["n"] == 2  # tried twice
-    assert str(err.value) == (f"cannot write the checkpoint {path}: no space left on the device; "
-                              "the previous checkpoint there is kept")
+    assert str(err.value) == f"cannot write the checkpoint {path}: {reason}; the previous checkpoint there is kept"
     assert path.read_bytes() == before and os.listdir(tmp_path) == ["last.pt"]  # no partial file
 
 

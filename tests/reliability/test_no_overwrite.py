@@ -10,18 +10,6 @@ from conftest import one_line, run_args
 from pcgen.data.store import read_pointclouds
 
 
-@pytest.fixture(scope="module")
-def trained_run(jets_file: Path, tmp_path_factory: pytest.TempPathFactory) -> Path:
-    from typer.testing import CliRunner
-
-    from pcgen.cli import app
-
-    folder = tmp_path_factory.mktemp("runs")
-    result = CliRunner().invoke(app, run_args(jets_file, folder, "ok", 4))
-    assert result.exit_code == 0, result.stderr
-    return folder / "ok"
-
-
 def test_data_generate_does_not_replace_an_existing_out_file(cli, tmp_path: Path) -> None:
     mine = tmp_path / "existing.h5"
     mine.write_bytes(b"my own data")

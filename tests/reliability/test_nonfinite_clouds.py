@@ -7,7 +7,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 import torch
-from conftest import one_line, run_args
+from conftest import one_line
 from toydata import toy_jets
 
 from pcgen.data.pointclouds import PointClouds
@@ -17,18 +17,6 @@ from pcgen.train.checkpoint import load_checkpoint, save_checkpoint
 from pcgen.train.nonfinite import NonFiniteError
 
 NONFINITE_EXIT = 3
-
-
-@pytest.fixture(scope="module")
-def trained_run(jets_file: Path, tmp_path_factory: pytest.TempPathFactory) -> Path:
-    from typer.testing import CliRunner
-
-    from pcgen.cli import app
-
-    folder = tmp_path_factory.mktemp("runs")
-    result = CliRunner().invoke(app, run_args(jets_file, folder, "ok", 4))
-    assert result.exit_code == 0, result.stderr
-    return folder / "ok"
 
 
 def test_sampling_refuses_a_checkpoint_with_nonfinite_weights(cli, trained_run: Path, tmp_path: Path) -> None:
