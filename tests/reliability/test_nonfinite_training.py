@@ -120,3 +120,24 @@ def test_a_nonfinite_gradient_update_is_dropped_weights_and_optimiser_state_unch
     assert not opt.state  # Adam never stepped
     assert guard.check_step({"loss/total": 1.0}) is True and guard.skipped == 1
     guard.close()
+
+
+def test_a_checkpoint_of_nonfinite_weights_is_never_written(cli, jets_file: Path, tmp_path: Path,
+                                                            monkeypatch: pytest.MonkeyPatch) -> None:
+    """The last line of defence: even if a NaN weight got past the step checks, saving refuses it."""
+    original = Trainer._batch
+
+    def batch(self: Trainer, step: int):  # noqa: ANN202
+        if step + 1 == 5:
+            with torch.no_grad():
+                next(self.recipe.model.parameters()).fill_(math.nan)
+        return original(self, step)
+
+    monkeypatch.setattr(Trainer, "_batch", batch)
+    monkeypatch.setattr(NonFiniteGuard, "check_step", lambda self, logs: False)  # blind the step checks
+    monkeypatch.setattr(NonFiniteGuard, "_after_update", lambda self, name: lambda *args: None)
+    result = cli(*run_args(jets_file, tmp_path, "blind", 8, **{"train.checkpoint_every": 3}))
+    assert result.exit_code == NONFINITE_EXIT
+    assert "step 6: the weights hold non-finite values" in one_line(result.stderr)
+    last = tmp_path / "blind" / "checkpoints" / "last.pt"
+    assert load_checkpoint(last)["loop"]["step"] == 3 and finite_weights(last)
