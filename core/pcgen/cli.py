@@ -288,19 +288,23 @@ def export_command(
     out_file: Annotated[Path, typer.Option("--out", help="Weights file to write (.safetensors); the card goes beside it.")],
     name: Annotated[str, typer.Option(help="Name of the weights, e.g. epic-fm-top30.")],
     card: Annotated[Optional[Path], typer.Option(help="JSON with the card's other fields (data, hardware, metrics).")] = None,
+    force: Annotated[bool, typer.Option("--force", help="Replace the weights and card files if they exist.")] = False,
 ) -> None:
     """Export a trained model as safetensors weights with a model card (for shipping in a plugin)."""
     import json
 
     from pcgen.pretrained import export_pretrained
+    from pcgen.safe_io import check_output_path
 
     if out_file.suffix != ".safetensors":
         _fail(f"--out must end in .safetensors, got {out_file}")
     try:
+        for target in (out_file, out_file.with_suffix(".json")):
+            check_output_path(target, force)
         extra = json.loads(card.read_text()) if card else {}
         written = export_pretrained(checkpoint, out_file, {"name": name, **extra})
     except (ValueError, *_user_errors()) as err:
-        _fail(str(err))
+        _report(err)
     out.print(f"wrote {out_file} (sha256 {written['sha256']}) and {out_file.with_suffix('.json')}")
 
 

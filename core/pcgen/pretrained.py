@@ -13,8 +13,6 @@ from __future__ import annotations
 
 import hashlib
 import json
-import os
-import tempfile
 import urllib.request
 from importlib import resources
 from pathlib import Path
@@ -23,9 +21,11 @@ from typing import Any
 import torch
 
 from pcgen.config import default_cache_dir
+from pcgen.safe_io import atomic_path, file_operation
 from pcgen.sampling import TrainedModel, trained_from_parts
 from pcgen.specs import ModelSpec, PretrainedWeights
 from pcgen.train.checkpoint import CheckpointError, load_checkpoint
+from pcgen.train.nonfinite import NonFiniteError, nonfinite_tensors
 
 WEIGHTS_FORMAT = "pcgen-pretrained-1"
 
@@ -40,16 +40,9 @@ def sha256_of(path: Path) -> str:
 
 
 def _atomic_write(path: Path, write: Any) -> None:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
-    os.close(fd)
-    try:
-        write(Path(tmp))
-        os.chmod(tmp, 0o644)
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
+    """Write ``path`` atomically with the umask's permissions (see :func:`pcgen.safe_io.atomic_path`)."""
+    with atomic_path(path) as tmp, file_operation("write", path):
+        write(tmp)
 
 
 def export_pretrained(checkpoint: Path, weights_path: Path, card: dict[str, Any]) -> dict[str, Any]:
@@ -61,6 +54,9 @@ def export_pretrained(checkpoint: Path, weights_path: Path, card: dict[str, Any]
     from safetensors.torch import save_file
 
     payload = load_checkpoint(checkpoint)
+    bad = nonfinite_tensors(payload["model"])
+    if bad:
+        raise NonFiniteError(f"checkpoint {checkpoint} holds non-finite weights (e.g. {bad[0]}); nothing exported")
     tensors: dict[str, torch.Tensor] = {f"model.{k}": v.detach().cpu().contiguous() for k, v in payload["model"].items()}
     strings: dict[str, str] = {}
     for part in ("scaler", "multiplicity"):

@@ -51,3 +51,16 @@ def test_compare_refuses_an_existing_out_folder(cli, tmp_path: Path) -> None:
     (tmp_path / "cmp").mkdir()
     result = cli("compare", "--plugins", "igapt", "--out", tmp_path / "cmp", "--set", "train.max_steps=2")
     assert result.exit_code == 2 and "already exists" in one_line(result.stderr)
+
+
+@pytest.mark.parametrize("existing", [".safetensors", ".json"])
+def test_export_does_not_replace_weights_or_card_unless_forced(cli, trained_run: Path, tmp_path: Path,
+                                                              existing: str) -> None:
+    out = tmp_path / "w.safetensors"
+    out.with_suffix(existing).write_text("mine")
+    result = cli("export", "--checkpoint", trained_run, "--out", out, "--name", "w")
+    assert result.exit_code == 2 and "already exists; pass --force" in one_line(result.stderr)
+    assert out.with_suffix(existing).read_text() == "mine"
+    result = cli("export", "--checkpoint", trained_run, "--out", out, "--name", "w", "--force")
+    assert result.exit_code == 0, result.stderr
+    assert out.stat().st_size > 1000 and out.with_suffix(".json").read_text() != "mine"

@@ -58,6 +58,8 @@ def poison_gradients_from(monkeypatch: pytest.MonkeyPatch, first: int, last: int
     ("omnijet", {"recipe.fractions.tokenizer": 0.1, "recipe.fractions.gpt": 0.9}, "autoregressive (staged)"),
     ("tf-refiner", {"recipe.fractions.flow": 0.9, "recipe.fractions.refiner": 0.1}, "likelihood (staged)"),
     ("tf-refiner", {"recipe.fractions.flow": 0.1, "recipe.fractions.refiner": 0.9}, "adversarial (staged)"),
+    ("epic-fm", {}, "objective"),
+    ("epic-gan", {}, "adversarial"),
 ])
 def test_every_recipe_stops_at_a_nonfinite_gradient_and_keeps_the_last_good_checkpoint(
         cli, jets_file: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, registry,
