@@ -1,10 +1,7 @@
-"""Shared pieces of the reliability tests: a small jet file, `pcgen` in-process and as a real process."""
+"""Fixtures of the reliability tests: a small jet file, a finished run, `pcgen` in-process."""
 
 from __future__ import annotations
 
-import os
-import subprocess
-import sys
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
@@ -15,6 +12,8 @@ from typer.testing import CliRunner
 
 from pcgen.cli import app
 from pcgen.data.store import write_pointclouds
+
+from .helpers import run_args
 
 RUNNER = CliRunner()
 
@@ -36,20 +35,6 @@ def trained_run(jets_file: Path, tmp_path_factory: pytest.TempPathFactory) -> Pa
     return folder / "ok"
 
 
-def run_args(jets_file: Path, run_dir: Path, name: str, steps: int, plugin: str = "igapt", **sets: Any) -> list[str]:
-    """Arguments of a short, quiet `pcgen run` on ``jets_file`` (``sets``: extra ``--set`` values)."""
-    values = {
-        "data.dataset": '"file"', "data.path": f'"{jets_file}"', "run_dir": f'"{run_dir}"', "name": f'"{name}"',
-        "train.max_steps": steps, "train.batch_size": 32, "train.time_budget_minutes": 0,
-        "train.eval_every": 10_000, "train.checkpoint_every": 10_000, "eval.num_jets": 100, "eval.efp": "false",
-        **sets,
-    }
-    args = ["run", "--plugin", plugin, "--quiet"]
-    for key, value in values.items():
-        args += ["--set", f"{key}={value}"]
-    return args
-
-
 @pytest.fixture
 def cli() -> Callable[..., Any]:
     """Invoke `pcgen` in this process; returns click's Result (exit_code, stdout, stderr)."""
@@ -58,15 +43,3 @@ def cli() -> Callable[..., Any]:
         return RUNNER.invoke(app, [str(a) for a in args], catch_exceptions=False)
 
     return invoke
-
-
-def pcgen_process(*args: str, **popen: Any) -> subprocess.Popen:
-    """`pcgen` as a real process (``python -m pcgen``), stdout and stderr captured as text."""
-    env = {**os.environ, "PYTHONUNBUFFERED": "1", "COLUMNS": "200", "OMP_NUM_THREADS": "1"}
-    return subprocess.Popen([sys.executable, "-m", "pcgen", *map(str, args)], stdout=subprocess.PIPE,
-                            stderr=subprocess.PIPE, text=True, env=env, **popen)
-
-
-def one_line(text: str) -> str:
-    """The error line of a command's output (rich may wrap it in a narrow terminal)."""
-    return " ".join(line.strip() for line in text.splitlines())

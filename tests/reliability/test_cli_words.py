@@ -8,7 +8,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-from conftest import one_line
+from .helpers import one_line
 from toydata import toy_jets
 
 from pcgen.data.pointclouds import PointClouds

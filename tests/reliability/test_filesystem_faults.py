@@ -15,7 +15,7 @@ from types import SimpleNamespace
 
 import pytest
 import torch
-from conftest import one_line, pcgen_process, run_args
+from .helpers import one_line, pcgen_process, run_args
 
 from pcgen.safe_io import FileAccessError, atomic_path, make_new_dir
 from pcgen.train.checkpoint import CheckpointSaveError, load_checkpoint, save_checkpoint

@@ -5,7 +5,7 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
-from conftest import one_line, run_args
+from .helpers import one_line, run_args
 
 from pcgen.data.store import read_pointclouds
 

@@ -10,7 +10,7 @@ from pathlib import Path
 
 import pytest
 import torch
-from conftest import one_line, run_args
+from .helpers import one_line, run_args
 
 from pcgen.train.checkpoint import load_checkpoint
 from pcgen.train.nonfinite import NonFiniteError, NonFiniteGuard

@@ -8,7 +8,7 @@ import math
 from pathlib import Path
 
 import pytest
-from conftest import run_args
+from .helpers import run_args
 
 from pcgen.metrics.evaluate import MetricTable
 from pcgen.metrics.numbers import NAN_NOTE, format_entry, format_number

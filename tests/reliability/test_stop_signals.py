@@ -8,7 +8,7 @@ import time
 from pathlib import Path
 
 import pytest
-from conftest import one_line, pcgen_process, run_args
+from .helpers import one_line, pcgen_process, run_args
 
 from pcgen.train.checkpoint import load_checkpoint
 

@@ -1,0 +1,1 @@
+"""Reliability tests (issue 11): one test per fault; docs/reliability.md lists them."""
