@@ -50,7 +50,8 @@ class OptimiserConfig(BaseModel):
     min_lr_fraction: float = Field(0.0, ge=0, le=1, description="Floor of the cosine, as a fraction of the peak.")
     grad_clip: float | None = Field(None, gt=0, description="Clip the gradient norm to this value.")
     max_nonfinite_steps: int = Field(
-        5, ge=0, description="Skip steps with a non-finite loss or gradient; fail after this many in a row (0: never)."
+        5, ge=0, description="Skip steps with a non-finite loss or gradient; fail after this many in a row (0: never). "
+        "Applies with train.on_nonfinite='skip'; the default 'stop' ends the run at the first one."
     )
 
 
