@@ -7,20 +7,19 @@ from __future__ import annotations
 import math
 from typing import Any
 
-import annotated_types
 from pydantic import BaseModel
 
 
 def field_range(model: type[BaseModel], name: str) -> dict[str, Any]:
     """``typer.Option`` keywords (``min``, ``max``) for an integer option that fills ``model.name``."""
     bounds: dict[str, Any] = {}
-    for rule in model.model_fields[name].metadata:
-        if isinstance(rule, annotated_types.Ge):
+    for rule in model.model_fields[name].metadata:  # pydantic keeps ge/gt/le/lt as annotated-types objects
+        if getattr(rule, "ge", None) is not None:
             bounds["min"] = rule.ge
-        elif isinstance(rule, annotated_types.Gt):
+        elif getattr(rule, "gt", None) is not None:
             bounds["min"] = math.floor(rule.gt) + 1
-        elif isinstance(rule, annotated_types.Le):
+        elif getattr(rule, "le", None) is not None:
             bounds["max"] = rule.le
-        elif isinstance(rule, annotated_types.Lt):
+        elif getattr(rule, "lt", None) is not None:
             bounds["max"] = math.ceil(rule.lt) - 1
     return bounds
