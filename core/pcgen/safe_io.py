@@ -52,7 +52,8 @@ def describe_os_error(err: OSError, operation: str, path: Path | str) -> str:
     reason = os_error_reason(err)
     if err.errno == errno.EEXIST and err.filename and Path(err.filename).is_file():
         return f"cannot {operation} {path}: {err.filename} is a file, not a folder"
-    where = f" ({err.filename})" if err.filename and str(err.filename) != str(path) else ""
+    shown = err.filename and str(err.filename) != str(path) and Path(err.filename).parent != Path(path).parent
+    where = f" ({err.filename})" if shown else ""  # another file than the one named (not its temporary twin)
     return f"cannot {operation} {path}: {reason}{where}"
 
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import shutil
 import subprocess
 import sys
 from pathlib import Path
@@ -23,11 +24,23 @@ def run_args(jets_file: Path, run_dir: Path, name: str, steps: int, plugin: str 
     return args
 
 
-def pcgen_process(*args: str, **popen: Any) -> subprocess.Popen:
-    """`pcgen` as a real process (``python -m pcgen``), stdout and stderr captured as text."""
+def pcgen_process(*args: str, prefix: tuple[str, ...] = (), **popen: Any) -> subprocess.Popen:
+    """`pcgen` as a real process (``python -m pcgen``, after the command ``prefix``), output captured as text."""
     env = {**os.environ, "PYTHONUNBUFFERED": "1", "COLUMNS": "200", "OMP_NUM_THREADS": "1"}
-    return subprocess.Popen([sys.executable, "-m", "pcgen", *map(str, args)], stdout=subprocess.PIPE,
+    return subprocess.Popen([*prefix, sys.executable, "-m", "pcgen", *map(str, args)], stdout=subprocess.PIPE,
                             stderr=subprocess.PIPE, text=True, env=env, **popen)
+
+
+def without_permission_override() -> tuple[str, ...] | None:
+    """A command prefix under which file permissions apply: nothing for a normal user; for root,
+    ``setpriv`` dropping the capabilities that let root ignore them; None when that is not possible."""
+    if os.geteuid() != 0:
+        return ()
+    if shutil.which("setpriv") is None:
+        return None
+    prefix = ("setpriv", "--bounding-set=-dac_override,-dac_read_search", "--")
+    probe = subprocess.run([*prefix, "true"], capture_output=True)
+    return prefix if probe.returncode == 0 else None
 
 
 def one_line(text: str) -> str:

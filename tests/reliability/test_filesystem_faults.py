@@ -10,19 +10,17 @@ import os
 import resource
 import stat
 import time
+from collections.abc import Iterator
 from pathlib import Path
 from types import SimpleNamespace
 
 import pytest
 import torch
-from .helpers import one_line, pcgen_process, run_args
+from .helpers import one_line, pcgen_process, run_args, without_permission_override
 
 from pcgen.safe_io import FileAccessError, atomic_path, make_new_dir
 from pcgen.train.checkpoint import CheckpointSaveError, load_checkpoint, save_checkpoint
 from pcgen.train.runner import new_run_dir
-
-IS_ROOT = hasattr(os, "geteuid") and os.geteuid() == 0
-
 
 def test_a_run_folder_that_cannot_be_created_is_one_line(cli, jets_file: Path, tmp_path: Path) -> None:
     blocker = tmp_path / "a-file"
@@ -42,16 +40,59 @@ def test_a_samples_file_that_cannot_be_written_is_one_line(cli, trained_run: Pat
     assert one_line(result.stderr) == f"error: cannot write {out}: {blocker} is a file, not a folder"
 
 
-@pytest.mark.skipif(IS_ROOT, reason="root ignores file permissions")
-def test_permission_denied_on_the_run_folder_is_one_line(cli, jets_file: Path, tmp_path: Path) -> None:
-    locked = tmp_path / "locked"
-    locked.mkdir(mode=0o500)
+@pytest.fixture
+def unprivileged() -> tuple[str, ...]:
+    """The command prefix under which file permissions apply, also for root (see helpers)."""
+    prefix = without_permission_override()
+    if prefix is None:
+        pytest.skip("running as root without setpriv: permissions cannot be enforced")
+    return prefix
+
+
+@pytest.fixture
+def locked(tmp_path: Path) -> Iterator[Path]:
+    """A folder nobody may write into."""
+    folder = tmp_path / "locked"
+    folder.mkdir()
+    folder.chmod(0o555)
+    yield folder
+    folder.chmod(0o755)
+
+
+def test_permission_denied_on_the_run_folder_is_one_line(jets_file: Path, locked: Path,
+                                                         unprivileged: tuple[str, ...]) -> None:
+    proc = pcgen_process(*run_args(jets_file, locked, "x", 2), prefix=unprivileged)
+    _, err = proc.communicate(timeout=300)
+    assert proc.returncode == 2, err
+    assert one_line(err) == f"error: cannot create the folder {locked / 'x'}: permission denied"
+
+
+def test_permission_denied_on_the_samples_file_is_one_line(trained_run: Path, locked: Path,
+                                                           unprivileged: tuple[str, ...]) -> None:
+    out = locked / "s.h5"
+    proc = pcgen_process("sample", "--checkpoint", trained_run, "--n", "10", "--out", out, "--device", "cpu",
+                         prefix=unprivileged)
+    _, err = proc.communicate(timeout=300)
+    assert proc.returncode == 2, err
+    assert one_line(err) == f"error: cannot write {out}: permission denied on the folder {locked}"
+
+
+def test_permission_denied_on_checkpoints_stops_cleanly_and_keeps_the_last_checkpoint(
+        cli, jets_file: Path, tmp_path: Path, unprivileged: tuple[str, ...]) -> None:
+    assert cli(*run_args(jets_file, tmp_path, "ro", 2)).exit_code == 0
+    folder = tmp_path / "ro" / "checkpoints"
+    before = (folder / "last.pt").read_bytes()
+    folder.chmod(0o555)
     try:
-        result = cli(*run_args(jets_file, locked, "x", 2))
+        proc = pcgen_process("run", "--quiet", "--resume", tmp_path / "ro", "--set", "train.max_steps=4",
+                             prefix=unprivileged)
+        _, err = proc.communicate(timeout=300)
     finally:
-        locked.chmod(0o700)
-    assert result.exit_code == 2
-    assert f"cannot create the folder {locked / 'x'}: permission denied" in one_line(result.stderr)
+        folder.chmod(0o755)
+    assert proc.returncode == 2, err
+    assert one_line(err).endswith(f"error: cannot write the checkpoint {folder / 'last.pt'}: permission denied; "
+                                  "the previous checkpoint there is kept")
+    assert (folder / "last.pt").read_bytes() == before and sorted(os.listdir(folder)) == ["last.pt"]
 
 
 @pytest.mark.parametrize(("code", "reason"), [
