@@ -32,7 +32,7 @@ class GaussianParticles(LikelihoodModel):
     def log_prob_dims(self, mask: Tensor) -> Tensor:
         return mask.sum(1).float() * self.mean.numel()
 
-    def sample(self, mask: Tensor, cond: Tensor) -> Tensor:
+    def _sample(self, mask: Tensor, cond: Tensor) -> Tensor:
         x = self.mean + self.log_std.exp() * torch.randn(*mask.shape, self.mean.numel())
         return apply_mask(x, mask)
 

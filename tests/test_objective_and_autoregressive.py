@@ -28,7 +28,7 @@ class Shift(ObjectiveModel):
         self.after_calls.append(step)
         return {"after": float(step)}
 
-    def sample(self, mask: Tensor, cond: Tensor) -> Tensor:
+    def _sample(self, mask: Tensor, cond: Tensor) -> Tensor:
         return self.mean.expand(*mask.shape, 2) * mask.unsqueeze(-1)
 
 
@@ -82,7 +82,7 @@ class Bigram(AutoregressiveModel):
     def next_token_logits(self, tokens: Tensor, cond: Tensor) -> Tensor:
         return self.table(tokens)
 
-    def sample(self, mask: Tensor, cond: Tensor) -> Tensor:
+    def _sample(self, mask: Tensor, cond: Tensor) -> Tensor:
         return torch.zeros(*mask.shape, 1)
 
 

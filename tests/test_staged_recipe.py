@@ -44,7 +44,7 @@ class Gaussian(LikelihoodModel):
         z = (x - self.mean) / self.log_std.exp()
         return apply_mask(-0.5 * z**2 - self.log_std - 0.5 * math.log(2 * math.pi), mask).sum(dim=(1, 2))
 
-    def sample(self, mask: Tensor, cond: Tensor) -> Tensor:
+    def _sample(self, mask: Tensor, cond: Tensor) -> Tensor:
         return apply_mask(self.mean + self.log_std.exp() * torch.randn(*mask.shape, self.mean.numel()), mask)
 
 
@@ -83,7 +83,7 @@ class ToyStaged(StagedModel):
     def part(self, stage: str) -> GenerativeModel:
         return {"base": self.base, "refine": self.adversarial}[stage]
 
-    def sample(self, mask: Tensor, cond: Tensor) -> Tensor:
+    def _sample(self, mask: Tensor, cond: Tensor) -> Tensor:
         return self.base.sample(mask, cond) if self.variant == "base" else self.adversarial.sample(mask, cond)
 
 

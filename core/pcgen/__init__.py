@@ -1,17 +1,23 @@
 """pcgen: a zoo of generative models for particle point clouds.
 
-The public API a plugin may import lives here; everything else is internal to the core.
+The public plugin API is what ``pcgen``, :mod:`pcgen.nn` and :mod:`pcgen.testing` export (their
+``__all__``); it is versioned by :data:`CONTRACT_VERSION`. Everything else in the core is internal
+and may change without notice.
 """
 
 from pcgen.data.pointclouds import PointClouds
 from pcgen.hookspecs import CONTRACT_VERSION, hookimpl
-from pcgen.models import AdversarialModel, GenerativeModel
+from pcgen.models import (
+    IGNORE,
+    AdversarialModel,
+    AutoregressiveModel,
+    Batch,
+    GenerativeModel,
+    LikelihoodModel,
+    ObjectiveModel,
+    StagedModel,
+)
 from pcgen.specs import DataInfo, DatasetSpec, MetricSpec, ModelSpec, RecipeSpec, StageSpec
-from pcgen.train.autoregressive import IGNORE, AutoregressiveModel
-from pcgen.train.likelihood import LikelihoodModel
-from pcgen.train.objective import ObjectiveModel
-from pcgen.train.recipe import Batch
-from pcgen.train.staged import StagedModel
 
 __version__ = "0.1.0"
 

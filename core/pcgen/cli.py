@@ -89,21 +89,28 @@ def _main(
 
 @app.command("plugins")
 def plugins_command(
-    errors: Annotated[bool, typer.Option("--errors", help="Show the full import error of broken plugins.")] = False,
+    errors: Annotated[bool, typer.Option("--errors", help="Show the full error of broken plugins.")] = False,
 ) -> None:
-    """List every plugin in registry.toml and every installed one, with its status."""
-    from pcgen.plugins import get_registry, plugin_table, read_catalogue
+    """List every plugin in registry.toml and every installed one, with its status.
 
-    registry = get_registry()
-    rows = plugin_table(registry, read_catalogue())
+    Never fails because of a plugin (a broken one is listed as such), except under
+    PCGEN_STRICT_PLUGINS=1, where the first plugin problem is a one-line error and exit status 2.
+    """
+    from pcgen.plugins import PluginError, get_registry, plugin_table, read_catalogue
+
+    try:
+        registry = get_registry()
+        rows = plugin_table(registry, read_catalogue())
+    except PluginError as err:
+        _fail(" ".join(str(err).split()))
     table = Table(title="pcgen plugins")
     for col in ("name", "version", "status", "models", "paper"):
         table.add_column(col, overflow="fold")
-    colours = {"installed": "green", "not installed": "yellow", "broken": "red", "refused": "red"}
+    colours = {"installed": "green", "not installed": "yellow", "broken": "red", "conflict": "red"}
     for r in rows:
         status = f"[{colours.get(r.status, 'white')}]{r.status}[/]"
-        if r.status in ("broken", "refused") and r.error:
-            status += "\n" + r.error.strip().splitlines()[-1]
+        if r.status in ("broken", "conflict") and r.error:
+            status += f" ({r.distribution or 'no distribution'} {r.version})\n{r.reason}"
         table.add_row(r.name, r.version or "-", status, ", ".join(r.models) or "-", r.paper or "-")
     out.print(table)
     out.print(

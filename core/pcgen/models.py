@@ -1,15 +1,71 @@
-"""Base classes for what a model plugin builds."""
+"""The model interfaces of pcgen's public plugin API, all in one place.
+
+A plugin's ``build()`` returns one of these. :class:`GenerativeModel` is the base: its public
+:meth:`~GenerativeModel.sample` is a template method that checks the mask and condition, calls the
+model's own :meth:`~GenerativeModel._sample` and zeroes the padded particles, so no model repeats
+that work. The subclasses name what each core training recipe needs:
+
+==========================  ====================  =====================================================
+interface                   recipe                the model implements
+==========================  ====================  =====================================================
+:class:`AdversarialModel`   ``adversarial``       a generator and a critic (given to the constructor)
+:class:`LikelihoodModel`    ``likelihood``        ``log_prob(x, mask, cond)`` and ``_sample``
+:class:`ObjectiveModel`     ``objective``         ``training_losses(batch, step)`` and ``_sample``
+:class:`AutoregressiveModel` ``autoregressive``   ``token_sequences``, ``next_token_logits``, ``_sample``
+:class:`StagedModel`        ``staged``            ``part(stage)`` and ``_sample``
+==========================  ====================  =====================================================
+
+This module imports nothing of :mod:`pcgen.train`; the recipes import it.
+"""
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, ClassVar
-
 from abc import ABC, abstractmethod
+from dataclasses import dataclass
+from typing import ClassVar
 
+import torch
 from torch import Tensor, nn
 
-if TYPE_CHECKING:
-    from pcgen.train.recipe import Batch
+IGNORE = -100
+"""Target of token positions that predict nothing (padding after the stop token), for
+:class:`AutoregressiveModel`."""
+
+
+@dataclass
+class Batch:
+    """One training batch in model space: ``x`` (B, N, F), ``mask`` (B, N) bool, ``cond`` (B, C)."""
+
+    x: Tensor
+    mask: Tensor
+    cond: Tensor
+
+    def to(self, device: torch.device | str) -> Batch:
+        """The batch on ``device``."""
+        return Batch(self.x.to(device), self.mask.to(device), self.cond.to(device))
+
+
+def _check_mask_and_condition(model: str, mask: Tensor, cond: Tensor) -> Tensor:
+    """``mask`` as bool after checking it is ``(B, N)`` and ``cond`` is ``(B, C)``."""
+    if mask.dim() != 2:
+        raise ValueError(f"{model}.sample: mask must be (clouds, particles), got shape {tuple(mask.shape)}")
+    if cond.dim() != 2 or cond.shape[0] != mask.shape[0]:
+        raise ValueError(
+            f"{model}.sample: cond must be (clouds, condition width) with {mask.shape[0]} rows like the mask, "
+            f"got shape {tuple(cond.shape)}"
+        )
+    return mask.bool()
+
+
+def _zero_padding(model: str, x: Tensor, mask: Tensor) -> Tensor:
+    """``x`` with padded particles set to exactly zero, after checking it is ``(B, N, F)`` like ``mask``."""
+    if not isinstance(x, Tensor) or x.dim() != 3 or tuple(x.shape[:2]) != tuple(mask.shape):
+        shape = tuple(x.shape) if isinstance(x, Tensor) else type(x).__name__
+        raise ValueError(
+            f"{model}._sample must return clouds (clouds, particles, features) matching the mask "
+            f"{tuple(mask.shape)}, got {shape}"
+        )
+    return x.masked_fill(~mask.unsqueeze(-1), 0.0)
 
 
 class GenerativeModel(nn.Module, ABC):
@@ -17,7 +73,9 @@ class GenerativeModel(nn.Module, ABC):
 
     Tensors follow pcgen's conventions: point clouds ``x`` are ``(B, N, F)`` in the preprocessed
     (scaled) space, ``mask`` is ``(B, N)`` bool with True for real particles, ``cond`` is
-    ``(B, C)`` (for jets: the multiplicity divided by N).
+    ``(B, C)`` (for jets: the multiplicity divided by N). A model implements :meth:`_sample`
+    (and, if it draws multiplicities itself, :meth:`_sample_with_multiplicity`); callers use the
+    public :meth:`sample` and :meth:`sample_with_multiplicity`, which check shapes and zero padding.
     """
 
     variants: ClassVar[tuple[str, ...]] = ("default",)
@@ -28,17 +86,46 @@ class GenerativeModel(nn.Module, ABC):
     token): generation then calls :meth:`sample_with_multiplicity` instead of taking multiplicities
     from the training data."""
 
-    @abstractmethod
     def sample(self, mask: Tensor, cond: Tensor) -> Tensor:
-        """Generate point clouds with the given masks with the selected variant; padded entries must be zero."""
+        """Clouds ``(B, N, F)`` with the particles ``mask`` marks, from the selected variant.
+
+        Checks that ``mask`` is ``(B, N)`` and ``cond`` ``(B, C)``, calls :meth:`_sample`, checks
+        its output and sets every padded particle to exactly zero.
+        """
+        name = type(self).__name__
+        mask = _check_mask_and_condition(name, mask, cond)
+        return _zero_padding(name, self._sample(mask, cond), mask)
+
+    @abstractmethod
+    def _sample(self, mask: Tensor, cond: Tensor) -> Tensor:
+        """The model's own generation: clouds ``(B, N, F)`` for a bool ``mask`` ``(B, N)``.
+
+        Padded entries need not be zero: :meth:`sample` discards them. Real particles must not
+        depend on what the model puts in padded slots.
+        """
 
     def sample_with_multiplicity(self, num: int, max_particles: int) -> tuple[Tensor, Tensor]:
         """``num`` clouds whose multiplicities the model draws: ``(x (num, N, F), mask (num, N))``,
-        padded entries zero (models with :attr:`draws_multiplicity` implement it)."""
+        padded entries zero (models with :attr:`draws_multiplicity` implement
+        :meth:`_sample_with_multiplicity`)."""
+        if num < 1 or max_particles < 1:
+            raise ValueError(f"sample_with_multiplicity needs num >= 1 and max_particles >= 1, got {num}, {max_particles}")
+        x, mask = self._sample_with_multiplicity(num, max_particles)
+        mask = mask.bool()
+        if tuple(mask.shape) != (num, max_particles):
+            raise ValueError(
+                f"{type(self).__name__}._sample_with_multiplicity returned a mask of shape {tuple(mask.shape)}, "
+                f"expected {(num, max_particles)}"
+            )
+        return _zero_padding(type(self).__name__, x, mask), mask
+
+    def _sample_with_multiplicity(self, num: int, max_particles: int) -> tuple[Tensor, Tensor]:
+        """The model's own generation with multiplicities it draws: ``(x, mask)``."""
         raise NotImplementedError(f"{type(self).__name__} takes its multiplicities from the data")
 
     @property
     def variant(self) -> str:
+        """The sampling variant :meth:`sample` uses now."""
         return getattr(self, "_variant", self.variants[0])
 
     def select_variant(self, name: str | None) -> None:
@@ -63,9 +150,8 @@ class AdversarialModel(GenerativeModel):
         self.generator = generator
         self.critic = critic
 
-    def sample(self, mask: Tensor, cond: Tensor) -> Tensor:
-        x = self.generator(mask, cond)
-        return x * mask.unsqueeze(-1).to(x.dtype)
+    def _sample(self, mask: Tensor, cond: Tensor) -> Tensor:
+        return self.generator(mask, cond)
 
     def generator_extra_losses(self, real: Batch, fake: Tensor, step: int) -> dict[str, Tensor]:
         """Model-specific terms added to the generator's adversarial loss at this step.
@@ -74,3 +160,66 @@ class AdversarialModel(GenerativeModel):
         gradients). Each returned scalar is added to the loss and logged as ``loss/<name>``.
         """
         return {}
+
+
+class LikelihoodModel(GenerativeModel):
+    """A generative model with a tractable (log-)density, trained by the ``likelihood`` recipe.
+
+    Padded entries of ``x`` are zero; how the density treats them is the model's business (and
+    must be documented by it). The recipe minimises ``-sum_b log p(x_b) / sum_b dims_b``.
+    """
+
+    @abstractmethod
+    def log_prob(self, x: Tensor, mask: Tensor, cond: Tensor) -> Tensor:
+        """Log-likelihood of each cloud, ``(B,)``, differentiable in the model's parameters."""
+
+    def log_prob_dims(self, mask: Tensor) -> Tensor:
+        """Number of dimensions each cloud's log-likelihood spans, ``(B,)``; the recipe reports and
+        minimises the NLL per dimension. Default: 1 per cloud (the NLL per cloud)."""
+        return torch.ones(mask.shape[0], device=mask.device)
+
+
+class ObjectiveModel(GenerativeModel):
+    """A model that computes its own training loss (trained by the ``objective`` recipe)."""
+
+    @abstractmethod
+    def training_losses(self, batch: Batch, step: int) -> dict[str, Tensor]:
+        """Scalar loss terms of one batch; the recipe minimises their sum and logs each as ``loss/<name>``."""
+
+    def after_step(self, batch: Batch, step: int) -> dict[str, float]:
+        """Called after each optimiser step (not after skipped ones); returns extra scalars to log."""
+        return {}
+
+
+class AutoregressiveModel(GenerativeModel):
+    """A model of clouds as token sequences, trained by the ``autoregressive`` recipe.
+
+    It usually draws its own multiplicities (where the stop token comes), so
+    :attr:`GenerativeModel.draws_multiplicity` is True by default.
+    """
+
+    draws_multiplicity = True
+
+    @abstractmethod
+    def token_sequences(self, x: Tensor, mask: Tensor, cond: Tensor) -> tuple[Tensor, Tensor]:
+        """Input tokens ``(B, L)`` (long, starting with the start token) and the target of each
+        position ``(B, L)`` (the next token, the stop token after the last particle, then :data:`IGNORE`)."""
+
+    @abstractmethod
+    def next_token_logits(self, tokens: Tensor, cond: Tensor) -> Tensor:
+        """Logits ``(B, L, V)`` of the token following each position (causal: position i sees tokens <= i)."""
+
+
+class StagedModel(GenerativeModel):
+    """A model trained stage by stage; each stage's recipe drives the part :meth:`part` returns.
+
+    Parts are sub-modules of this model (their weights live in its state dict, once) and are
+    themselves :class:`GenerativeModel` s of the kind their recipe needs, e.g. a
+    :class:`LikelihoodModel` for a likelihood stage and an :class:`AdversarialModel` for an
+    adversarial one. A part exposes as parameters only what its stage trains (a frozen upstream
+    network is referenced, not registered).
+    """
+
+    @abstractmethod
+    def part(self, stage: str) -> GenerativeModel:
+        """The part trained in stage ``stage`` (a name from the model's ``ModelSpec.stages``)."""

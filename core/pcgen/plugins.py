@@ -1,14 +1,22 @@
 """Plugin discovery: entry points of group ``pcgen.plugins``, guarded loading, and registry.toml.
 
-Each entry point is loaded on its own: a plugin that raises on import is recorded as *broken*
-with its error, and every other plugin keeps working. ``PCGEN_STRICT_PLUGINS=1`` (or
-``strict=True``) re-raises instead, for plugin authors. ``PCGEN_DISABLE_PLUGIN_AUTOLOAD=1`` skips
-entry points (only the core's own data sets, metrics and recipes are registered).
+Every failure of a plugin is isolated to that plugin: an import error, a hook the contract does not
+know (e.g. a misspelt ``pcgen_register_model``), a hook with arguments its spec lacks, a register
+hook that raises or returns the wrong type, and a plugin written for another contract version each
+mark it ``broken``; two plugins claiming one model (data set, metric, recipe) name or one entry-point
+name are each marked ``conflict`` and neither wins. Every record names the plugin's distribution and
+version; every other plugin keeps working. ``PCGEN_STRICT_PLUGINS=1`` (or ``strict=True``) raises a
+:class:`PluginError` at the first problem instead, for plugin authors.
+``PCGEN_BLOCK_PLUGINS=a,b`` skips plugins by entry-point or distribution name;
+``PCGEN_DISABLE_PLUGIN_AUTOLOAD=1`` skips entry points (only the core's own data sets, metrics and
+recipes are registered).
 """
 
 from __future__ import annotations
 
+import difflib
 import importlib.metadata as md
+import importlib.resources
 import os
 import sys
 import tomllib
@@ -27,6 +35,18 @@ from pcgen.specs import DatasetSpec, MetricSpec, ModelSpec, RecipeSpec
 from pcgen.suggest import did_you_mean
 
 ENTRY_POINT_GROUP = "pcgen.plugins"
+CORE = "pcgen-core"
+"""Plugin name of the core's own registrations (:mod:`pcgen.builtin`)."""
+
+REGISTRATION_HOOKS: dict[str, tuple[str, type]] = {
+    "pcgen_register_models": ("model", ModelSpec),
+    "pcgen_register_datasets": ("data set", DatasetSpec),
+    "pcgen_register_metrics": ("metric", MetricSpec),
+    "pcgen_register_recipes": ("recipe", RecipeSpec),
+}
+"""Each registration hook, the kind of thing it registers and the spec type it must return."""
+
+KNOWN_HOOKS = sorted(name for name in dir(hookspecs) if name.startswith("pcgen_"))
 
 
 class PluginError(RuntimeError):
@@ -39,7 +59,7 @@ class PluginRecord:
 
     name: str
     status: str
-    """'installed', 'not installed', 'broken' or 'refused'."""
+    """'installed', 'not installed', 'broken' or 'conflict'."""
     distribution: str = ""
     version: str = ""
     module: str = ""
@@ -47,7 +67,26 @@ class PluginRecord:
     description: str = ""
     models: list[str] = field(default_factory=list)
     error: str = ""
+    """Why the plugin is broken or in conflict (for an import error: the traceback)."""
     in_registry: bool = False
+
+    @property
+    def label(self) -> str:
+        """``plugin NAME (DISTRIBUTION VERSION)``, as error messages name a plugin."""
+        dist = f"{self.distribution} {self.version}".strip() or "no distribution"
+        return f"plugin {self.name} ({dist})"
+
+    @property
+    def reason(self) -> str:
+        """The last line of :attr:`error`: one line saying what is wrong."""
+        lines = self.error.strip().splitlines()
+        return lines[-1] if lines else ""
+
+    def fail(self, status: str, message: str, strict: bool) -> None:
+        """Mark this plugin ``status`` ('broken' or 'conflict') with ``message``; raise it in strict mode."""
+        self.status, self.error = status, message
+        if strict:
+            raise PluginError(f"{self.label} is {status}: {self.reason}")
 
 
 @dataclass
@@ -60,6 +99,10 @@ class Registry:
     datasets: dict[str, DatasetSpec]
     metrics: dict[str, MetricSpec]
     recipes: dict[str, RecipeSpec]
+    model_owners: dict[str, str] = field(default_factory=dict)
+    """Model name -> name of the plugin that registered it."""
+    conflicts: dict[str, str] = field(default_factory=dict)
+    """Names claimed by several plugins (``"model 'x'"`` -> the message saying who and what to do)."""
 
     def model(self, name: str) -> ModelSpec:
         """The model spec called ``name``, or a :class:`PluginError` listing what exists."""
@@ -69,11 +112,44 @@ class Registry:
         record = self.plugins.get(name)
         if record and record.status == "not installed":
             hint = f" It is listed in registry.toml but not installed: pip install -e {record.module or 'plugins/' + name}."
-        elif record and record.status in ("broken", "refused"):
-            hint = f" Plugin '{name}' is {record.status}: {record.error.strip().splitlines()[-1]}"
+        elif record and record.status in ("broken", "conflict"):
+            hint = f" {record.label} is {record.status}: {record.reason}"
+        if f"model '{name}'" in self.conflicts:
+            raise PluginError(self.conflicts[f"model '{name}'"])
         known = ", ".join(sorted(self.models)) or "none"
         hint = hint or did_you_mean(name, self.models)
         raise PluginError(f"unknown model plugin '{name}'. Installed models: {known}.{hint} See `pcgen plugins`.")
+
+    def owner(self, model: str) -> PluginRecord:
+        """The record of the plugin that registered ``model`` (a bare record for in-process plugins)."""
+        for record in self.plugins.values():
+            if model in record.models and record.status != "not installed":
+                return record
+        return PluginRecord(name=self.model_owners.get(model, "unknown"), status="installed")
+
+    def build_model(self, spec: ModelSpec, config: Any, info: Any) -> Any:
+        """``spec.build`` with the validated config (a dict is validated first by ``spec.config_class``).
+
+        The model's ``build()`` always receives an instance of its config class. Any exception it
+        raises becomes a :class:`PluginError` that names the plugin, its distribution and version.
+        """
+        from pcgen.config import validate_section
+        from pcgen.models import GenerativeModel
+
+        if not isinstance(config, spec.config_class):
+            raw = config.model_dump() if hasattr(config, "model_dump") else dict(config or {})
+            config = validate_section(spec.config_class, raw, "model")
+        who = self.owner(spec.name).label
+        try:
+            model = spec.build(config, info)
+        except Exception as err:  # noqa: BLE001 - any failure inside a plugin is reported as the plugin's
+            raise PluginError(f"{who} failed to build model {spec.name}: {type(err).__name__}: {err}") from err
+        if not isinstance(model, GenerativeModel):
+            raise PluginError(
+                f"{who} failed to build model {spec.name}: build() returned {type(model).__name__}, "
+                "not a pcgen GenerativeModel (AdversarialModel, LikelihoodModel, ...)"
+            )
+        return model
 
     def dataset(self, name: str) -> DatasetSpec:
         if name not in self.datasets:
@@ -117,65 +193,99 @@ def _distribution_of(ep: md.EntryPoint) -> tuple[str, str]:
     return dist.metadata["Name"] or "", dist.version or ""
 
 
-def _load_one(
-    pm: pluggy.PluginManager, ep: md.EntryPoint, strict: bool
-) -> tuple[PluginRecord, ModuleType | None]:
+def _record_for(ep: md.EntryPoint) -> PluginRecord:
     dist, version = _distribution_of(ep)
-    record = PluginRecord(name=ep.name, status="installed", distribution=dist, version=version, module=ep.value)
+    return PluginRecord(name=ep.name, status="installed", distribution=dist, version=version, module=ep.value)
+
+
+def _unknown_hooks(pm: pluggy.PluginManager, plugin: object) -> list[str]:
+    """Hook implementations of ``plugin`` that no spec of the contract declares (e.g. misspelt names)."""
+    return sorted(caller.name for caller in pm.get_hookcallers(plugin) or [] if not caller.has_spec())
+
+
+def _load_one(pm: pluggy.PluginManager, record: PluginRecord, ep: md.EntryPoint, strict: bool) -> ModuleType | None:
+    """Import and register one entry point; on any problem mark ``record`` broken and return None."""
     try:
         module = ep.load()
     except Exception as err:  # noqa: BLE001 - any import failure must not break the host
         if strict:
             raise PluginError(f"error importing pcgen plugin '{ep.name}' ({ep.value}): {err}") from err
-        record.status, record.error = "broken", traceback.format_exc(limit=3)
-        return record, None
+        record.fail("broken", traceback.format_exc(limit=3), strict=False)
+        return None
     declared = getattr(module, "PCGEN_CONTRACT", None)
     if not _contract_compatible(declared):
-        record.status = "refused"
-        record.error = (
-            f"plugin '{ep.name}' declares PCGEN_CONTRACT={declared!r} but this pcgen implements contract "
-            f"{CONTRACT_VERSION}; install a version of the plugin built for pcgen contract {CONTRACT_VERSION.split('.')[0]}.x"
-        )
-        if strict:
-            raise PluginError(record.error)
-        return record, None
-    pm.register(module, name=ep.name)
-    return record, module
+        record.fail("broken", (
+            f"written for pcgen contract {declared!r} but this pcgen implements contract {CONTRACT_VERSION}; "
+            f"install a version of {record.distribution or ep.name} built for contract {CONTRACT_VERSION.split('.')[0]}.x"
+        ), strict)
+        return None
+    try:
+        pm.register(module, name=ep.name)
+    except pluggy.PluginValidationError as err:  # e.g. a hook taking arguments its spec does not have
+        record.fail("broken", f"invalid hook implementation: {err}", strict)
+        return None
+    unknown = _unknown_hooks(pm, module)
+    if unknown:
+        pm.unregister(module)
+        hints = [f"{name} (did you mean {close[0]}?)" if (close := difflib.get_close_matches(name, KNOWN_HOOKS, 1))
+                 else name for name in unknown]
+        record.fail("broken", f"unknown hook {', '.join(hints)}; the hooks are: {', '.join(KNOWN_HOOKS)}", strict)
+        return None
+    return module
 
 
-def _collect(pm: pluggy.PluginManager, hook: str, owners: dict[int, str]) -> list[tuple[str, Any]]:
-    """Call a registration hook on each plugin separately, so results can be traced to their owner."""
-    results: list[tuple[str, Any]] = []
-    for impl in getattr(pm.hook, hook).get_hookimpls():
-        for spec in impl.function() or []:
-            results.append((owners.get(id(impl.plugin), impl.plugin_name), spec))
-    return results
+def _registrations(pm: pluggy.PluginManager, plugin: object) -> dict[str, list[Any]]:
+    """What one plugin registers through each registration hook, checked for type.
+
+    Raises ``ValueError`` naming the hook when one raises or returns something other than a list
+    of its spec type.
+    """
+    found: dict[str, list[Any]] = {}
+    for caller in pm.get_hookcallers(plugin) or []:
+        if caller.name not in REGISTRATION_HOOKS:
+            continue
+        kind, spec_type = REGISTRATION_HOOKS[caller.name]
+        for impl in caller.get_hookimpls():
+            if impl.plugin is not plugin:
+                continue
+            try:
+                result = impl.function()
+            except Exception as err:  # noqa: BLE001 - a plugin's failure stays the plugin's
+                raise ValueError(f"{caller.name}() raised {type(err).__name__}: {err}") from err
+            items = [] if result is None else result
+            if not isinstance(items, list | tuple) or not all(isinstance(i, spec_type) for i in items):
+                got = type(items).__name__ if not isinstance(items, list | tuple) else \
+                    f"a list holding {', '.join(sorted({type(i).__name__ for i in items}))}"
+                raise ValueError(f"{caller.name}() returned {got}; it must return a list of {spec_type.__name__}")
+            found.setdefault(kind, []).extend(items)
+    return found
 
 
-def _index(kind: str, items: list[tuple[str, Any]]) -> dict[str, Any]:
-    table: dict[str, Any] = {}
-    owner_of: dict[str, str] = {}
-    for owner, spec in items:
-        if spec.name in table:
-            raise PluginError(
-                f"two plugins register a {kind} called '{spec.name}': '{owner_of[spec.name]}' and '{owner}'. "
-                f"Uninstall one of them (pip uninstall) or block it with PCGEN_BLOCK_PLUGINS={owner}."
-            )
-        table[spec.name], owner_of[spec.name] = spec, owner
-    return table
+def _conflict_message(kind: str, name: str, owners: list[PluginRecord], catalogue: dict[str, dict[str, Any]]) -> str:
+    """Who claims ``name`` and which distribution to block (one not listed in registry.toml, if any)."""
+    known = {entry.get("distribution") for entry in catalogue.values()}
+    strangers = [o for o in owners if o.distribution not in known] or owners[1:]
+    block = " or ".join(f"PCGEN_BLOCK_PLUGINS={o.distribution or o.name}" for o in strangers)
+    return (
+        f"{kind} '{name}' is registered by {' and by '.join(o.label for o in owners)}; neither is used. "
+        f"Keep one: uninstall the other or set {block}"
+    )
 
 
 def load_registry(
     entry_points: Iterable[md.EntryPoint] | None = None,
     strict: bool | None = None,
     extra_plugins: Iterable[object] = (),
+    catalogue: dict[str, dict[str, Any]] | None = None,
 ) -> Registry:
     """Load every plugin and collect what it registers.
 
     ``entry_points`` defaults to the installed ones; ``extra_plugins`` are registered directly (the
-    core's own :mod:`pcgen.builtin` is always registered, after the entry points).
+    core's own :mod:`pcgen.builtin` is always registered, after the entry points). ``catalogue``
+    (default: registry.toml) decides which distribution a conflict's hint suggests blocking.
     """
     strict = strict_from_env() if strict is None else strict
+    catalogue = read_catalogue() if catalogue is None else catalogue
     pm = pluggy.PluginManager(PROJECT)
     pm.add_hookspecs(hookspecs)
     blocked = {b.strip() for b in os.environ.get("PCGEN_BLOCK_PLUGINS", "").split(",") if b.strip()}
@@ -183,39 +293,76 @@ def load_registry(
     if entry_points is None:
         entry_points = discover_entry_points() if autoload else []
 
-    records: dict[str, PluginRecord] = {}
+    by_name: dict[str, list[md.EntryPoint]] = {}
     for ep in _unique_entry_points(entry_points):
-        if ep.name in blocked:
+        if ep.name not in blocked and _distribution_of(ep)[0] not in blocked:
+            by_name.setdefault(ep.name, []).append(ep)
+    records: dict[str, PluginRecord] = {}
+    plugins: list[tuple[PluginRecord, object]] = []
+    for name, eps in by_name.items():
+        record = records[name] = _record_for(eps[0])
+        if len(eps) > 1:
+            claimants = [_record_for(ep) for ep in eps]
+            record.distribution = ", ".join(c.distribution for c in claimants)
+            record.module = ", ".join(ep.value for ep in eps)
+            record.fail("conflict", _conflict_message("entry point", name, claimants, catalogue), strict)
             continue
-        if ep.name in records:
-            raise PluginError(
-                f"two installed distributions declare the pcgen plugin '{ep.name}' "
-                f"({records[ep.name].module} and {ep.value}); uninstall one of them"
-            )
-        record, _ = _load_one(pm, ep, strict)
-        records[ep.name] = record
+        module = _load_one(pm, record, eps[0], strict)
+        if module is not None:
+            plugins.append((record, module))
 
     from pcgen import builtin
 
-    pm.register(builtin, name="pcgen-core")
+    pm.register(builtin, name=CORE)
+    plugins.append((PluginRecord(name=CORE, status="installed", distribution="pcgen"), builtin))
     for i, plugin in enumerate(extra_plugins):
-        pm.register(plugin, name=getattr(plugin, "__name__", f"extra-{i}"))
-    pm.check_pending()
+        name = getattr(plugin, "__name__", f"extra-{i}")
+        pm.register(plugin, name=name)
+        plugins.append((PluginRecord(name=name, status="installed"), plugin))
 
-    owners = {id(pm.get_plugin(name)): name for name, _ in pm.list_name_plugin()}
-    models = _index("model", _collect(pm, "pcgen_register_models", owners))
-    for owner, spec in _collect(pm, "pcgen_register_models", owners):
-        if owner in records:
-            records[owner].models.append(spec.name)
-            records[owner].paper = records[owner].paper or spec.paper
-            records[owner].description = records[owner].description or spec.description
+    claims: dict[tuple[str, str], list[tuple[PluginRecord, Any]]] = {}
+    for record, plugin in plugins:
+        try:
+            registered = _registrations(pm, plugin)
+        except ValueError as err:
+            pm.unregister(plugin)
+            record.fail("broken", str(err), strict)
+            continue
+        for kind, specs in registered.items():
+            for spec in specs:
+                claims.setdefault((kind, spec.name), []).append((record, spec))
+
+    tables: dict[str, dict[str, Any]] = {kind: {} for kind, _ in REGISTRATION_HOOKS.values()}
+    conflicts: dict[str, str] = {}
+    model_owners: dict[str, str] = {}
+    for (kind, name), owners in claims.items():
+        if len(owners) > 1 and owners[-1][0].name == CORE:  # the core keeps its own names
+            owners, losers = owners[-1:], owners[:-1]
+            message = _conflict_message(kind, name, [o for o, _ in losers] + [owners[0][0]], catalogue)
+            for loser, _ in losers:
+                loser.fail("conflict", message.replace("neither is used", "the core's is used"), strict)
+        if len(owners) > 1:
+            message = _conflict_message(kind, name, [o for o, _ in owners], catalogue)
+            conflicts[f"{kind} '{name}'"] = message
+            for record, _ in owners:
+                record.fail("conflict", message, strict)
+            continue
+        record, spec = owners[0]
+        tables[kind][name] = spec
+        if kind == "model":
+            record.models.append(name)
+            record.paper = record.paper or spec.paper
+            record.description = record.description or spec.description
+            model_owners[name] = record.name
     return Registry(
         manager=pm,
         plugins=records,
-        models=models,
-        datasets=_index("data set", _collect(pm, "pcgen_register_datasets", owners)),
-        metrics=_index("metric", _collect(pm, "pcgen_register_metrics", owners)),
-        recipes=_index("recipe", _collect(pm, "pcgen_register_recipes", owners)),
+        models=tables["model"],
+        datasets=tables["data set"],
+        metrics=tables["metric"],
+        recipes=tables["recipe"],
+        model_owners=model_owners,
+        conflicts=conflicts,
     )
 
 
@@ -224,17 +371,13 @@ def load_registry(
 # ------------------------------------------------------------------------------------------------
 
 
-def find_catalogue(start: Path | None = None) -> Path | None:
-    """registry.toml: ``$PCGEN_REGISTRY``, else the nearest one above the working directory or the core."""
+def find_catalogue() -> Path | None:
+    """registry.toml: ``$PCGEN_REGISTRY`` if set, else the copy shipped inside the installed core."""
     env = os.environ.get("PCGEN_REGISTRY")
     if env:
         return Path(env)
-    for base in (start or Path.cwd(), Path(__file__).resolve()):
-        for folder in (base, *base.parents):
-            candidate = folder / "registry.toml"
-            if candidate.is_file():
-                return candidate
-    return None
+    shipped = Path(str(importlib.resources.files("pcgen") / "registry.toml"))
+    return shipped if shipped.is_file() else None
 
 
 def read_catalogue(path: Path | None = None) -> dict[str, dict[str, Any]]:
@@ -284,8 +427,7 @@ def get_registry() -> Registry:
 
 
 def print_load_warnings(registry: Registry, stream: Any = sys.stderr) -> None:
-    """One line per broken or refused plugin, so a user sees why a model is missing."""
+    """One line per broken or conflicting plugin, so a user sees why a model is missing."""
     for record in registry.plugins.values():
-        if record.status in ("broken", "refused"):
-            last = record.error.strip().splitlines()[-1] if record.error else ""
-            print(f"warning: pcgen plugin '{record.name}' is {record.status}: {last}", file=stream)
+        if record.status in ("broken", "conflict"):
+            print(f"warning: pcgen {record.label} is {record.status}: {record.reason}", file=stream)

@@ -142,7 +142,7 @@ def trained_from_parts(
     resolved = resolve(raw_config, registry)
     spec = registry.model(resolved.run.plugin)
     info = DataInfo(**{**data_info, "feature_names": tuple(data_info["feature_names"])})
-    model = spec.build(resolved.model, info)
+    model = registry.build_model(spec, resolved.model, info)
     try:
         model.load_state_dict(model_state)
     except RuntimeError as err:

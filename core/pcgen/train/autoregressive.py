@@ -12,39 +12,16 @@ exists, e.g. after the stop token) and the logits of the next token at every pos
 from __future__ import annotations
 
 import math
-from abc import abstractmethod
-
 import torch.nn.functional as F
 from pydantic import Field
 from torch import Tensor
 
-from pcgen.models import GenerativeModel
+from pcgen.models import IGNORE, AutoregressiveModel
 from pcgen.specs import RecipeSpec
 from pcgen.train.objective import ObjectiveRecipe, OptimiserConfig
 from pcgen.train.recipe import Batch
 
-IGNORE = -100
-"""Target of positions that predict nothing (padding after the stop token)."""
-
-
-class AutoregressiveModel(GenerativeModel):
-    """A model of clouds as token sequences, trained by :class:`AutoregressiveRecipe`.
-
-    It usually draws its own multiplicities (where the stop token comes), so
-    :attr:`~pcgen.models.GenerativeModel.draws_multiplicity` is True by default.
-    """
-
-    draws_multiplicity = True
-
-    @abstractmethod
-    def token_sequences(self, x: Tensor, mask: Tensor, cond: Tensor) -> tuple[Tensor, Tensor]:
-        """Input tokens ``(B, L)`` (long, starting with the start token) and the target of each
-        position ``(B, L)`` (the next token, the stop token after the last particle, then :data:`IGNORE`)."""
-
-    @abstractmethod
-    def next_token_logits(self, tokens: Tensor, cond: Tensor) -> Tensor:
-        """Logits ``(B, L, V)`` of the token following each position (causal: position i sees tokens <= i)."""
-
+__all__ = ["AUTOREGRESSIVE", "IGNORE", "AutoregressiveConfig", "AutoregressiveModel", "AutoregressiveRecipe"]
 
 class AutoregressiveConfig(OptimiserConfig):
     """Optimiser settings plus label smoothing of the next-token cross-entropy."""

@@ -9,33 +9,14 @@ negative log-likelihood per dimension, ``-sum_b log p(x_b) / sum_b dims_b``, whe
 
 from __future__ import annotations
 
-from abc import abstractmethod
-
-import torch
 from torch import Tensor
 
-from pcgen.models import GenerativeModel
+from pcgen.models import LikelihoodModel
 from pcgen.specs import RecipeSpec
 from pcgen.train.objective import ObjectiveRecipe, OptimiserConfig
 from pcgen.train.recipe import Batch
 
-
-class LikelihoodModel(GenerativeModel):
-    """A generative model with a tractable (log-)density, trained by :class:`LikelihoodRecipe`.
-
-    Tensors follow :class:`~pcgen.models.GenerativeModel`: ``x`` ``(B, N, F)`` in model space,
-    ``mask`` ``(B, N)`` bool, ``cond`` ``(B, C)``. Padded entries of ``x`` are zero; how the
-    density treats them is the model's business (and must be documented by it).
-    """
-
-    @abstractmethod
-    def log_prob(self, x: Tensor, mask: Tensor, cond: Tensor) -> Tensor:
-        """Log-likelihood of each cloud, ``(B,)``, differentiable in the model's parameters."""
-
-    def log_prob_dims(self, mask: Tensor) -> Tensor:
-        """Number of dimensions each cloud's log-likelihood spans, ``(B,)``; the recipe reports and
-        minimises the NLL per dimension. Default: 1 per cloud (the NLL per cloud)."""
-        return torch.ones(mask.shape[0], device=mask.device)
+__all__ = ["LIKELIHOOD", "LikelihoodConfig", "LikelihoodModel", "LikelihoodRecipe"]
 
 
 class LikelihoodConfig(OptimiserConfig):

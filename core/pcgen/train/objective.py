@@ -11,28 +11,17 @@ autoregressive recipes are this recipe with a fixed loss.
 from __future__ import annotations
 
 import math
-from abc import abstractmethod
 from typing import Any, Literal
 
 import torch
 from pydantic import BaseModel, ConfigDict, Field
 from torch import Tensor
 
-from pcgen.models import GenerativeModel
+from pcgen.models import GenerativeModel, ObjectiveModel
 from pcgen.specs import RecipeSpec
 from pcgen.train.recipe import Batch, Recipe, grad_norm, make_optimizer, warmup_cosine
 
-
-class ObjectiveModel(GenerativeModel):
-    """A model that computes its own training loss (trained by :class:`ObjectiveRecipe`)."""
-
-    @abstractmethod
-    def training_losses(self, batch: Batch, step: int) -> dict[str, Tensor]:
-        """Scalar loss terms of one batch; the recipe minimises their sum and logs each as ``loss/<name>``."""
-
-    def after_step(self, batch: Batch, step: int) -> dict[str, float]:
-        """Called after each optimiser step (not after skipped ones); returns extra scalars to log."""
-        return {}
+__all__ = ["OBJECTIVE", "ObjectiveModel", "ObjectiveRecipe", "OptimiserConfig"]
 
 
 class OptimiserConfig(BaseModel):

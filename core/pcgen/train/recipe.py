@@ -4,26 +4,15 @@ from __future__ import annotations
 
 import math
 from abc import ABC, abstractmethod
-from dataclasses import dataclass
 from typing import Any
 
 import torch
 from pydantic import BaseModel
-from torch import Tensor, nn
+from torch import nn
 
-from pcgen.models import GenerativeModel
+from pcgen.models import Batch, GenerativeModel
 
-
-@dataclass
-class Batch:
-    """One training batch in model space: ``x`` (B, N, F), ``mask`` (B, N) bool, ``cond`` (B, C)."""
-
-    x: Tensor
-    mask: Tensor
-    cond: Tensor
-
-    def to(self, device: torch.device | str) -> Batch:
-        return Batch(self.x.to(device), self.mask.to(device), self.cond.to(device))
+__all__ = ["Batch", "Recipe", "grad_norm", "make_optimizer", "warmup_cosine"]
 
 
 def warmup_cosine(step: int, progress: float, warmup_steps: int, min_fraction: float = 0.0, cycles: int = 1) -> float:

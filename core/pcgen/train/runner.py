@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import contextlib
 import json
+import shutil
 import time
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -15,6 +16,7 @@ from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
 from pcgen.config import ConfigError, ResolvedConfig, apply_overrides, read_toml, resolve, to_toml
+from pcgen.plugins import PluginError
 from pcgen.safe_io import file_operation, make_new_dir, save_figure, write_text
 from pcgen.train.data_prep import load_clouds, prepare
 from pcgen.train.trainer import Trainer
@@ -61,19 +63,22 @@ def execute(
     torch.manual_seed(run.train.seed)
     if run.train.num_threads:
         torch.set_num_threads(run.train.num_threads)
+    made_here = run_dir is None or not Path(run_dir).exists()
     run_dir = Path(run_dir) if run_dir else new_run_dir(resolved)
     with file_operation("create the run folder", run_dir):
         run_dir.mkdir(parents=True, exist_ok=True)
     write_text(run_dir / "config.toml", to_toml(resolved.to_dict()), "run's config")
 
-    clouds = load_clouds(resolved, registry, progress=show_progress)
     kind = registry.dataset(run.data.dataset).kind
     check_metric_names(registry, kind, run.eval)
+    clouds = load_clouds(resolved, registry, progress=show_progress)
     data = prepare(clouds, resolved, spec, kind)
     try:
-        model = spec.build(resolved.model, data.info)
-    except ValueError as err:  # e.g. an architecture that needs jet features, given showers
-        raise ConfigError(f"model '{spec.name}' cannot be built for data set '{run.data.dataset}': {err}") from None
+        model = registry.build_model(spec, resolved.model, data.info)
+    except PluginError:
+        if made_here:  # a plugin that cannot build its model leaves no run folder behind
+            shutil.rmtree(run_dir, ignore_errors=True)
+        raise
     recipe = registry.recipe(spec.recipe).recipe_class(model, resolved.recipe)
     trainer = Trainer(resolved, spec, recipe, data, run_dir, registry, console, show_progress)
     if resume:

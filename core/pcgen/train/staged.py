@@ -31,34 +31,18 @@ horizon) never returns to an earlier stage. Every step logs ``stage`` (the stage
 from __future__ import annotations
 
 import functools
-from abc import abstractmethod
 from dataclasses import dataclass
 from typing import Any, ClassVar
 
 from pydantic import BaseModel, ConfigDict, Field, create_model, model_validator
 
 from pcgen.config import ConfigError
-from pcgen.models import GenerativeModel
+from pcgen.models import GenerativeModel, StagedModel
 from pcgen.specs import ModelSpec, RecipeSpec
 from pcgen.train.recipe import Batch, Recipe
 
 FRACTION_TOLERANCE = 1e-6
 """How far from 1 the stage shares may sum (TOML decimals are not exact in binary)."""
-
-
-class StagedModel(GenerativeModel):
-    """A model trained stage by stage; each stage's recipe drives the part :meth:`part` returns.
-
-    Parts are sub-modules of this model (their weights live in its state dict, once) and are
-    themselves :class:`~pcgen.models.GenerativeModel` s of the kind their recipe needs, e.g. a
-    :class:`~pcgen.train.likelihood.LikelihoodModel` for a likelihood stage and an
-    :class:`~pcgen.models.AdversarialModel` for an adversarial one. A part exposes as parameters
-    only what its stage trains (a frozen upstream network is referenced, not registered).
-    """
-
-    @abstractmethod
-    def part(self, stage: str) -> GenerativeModel:
-        """The part trained in stage ``stage`` (a name from the model's ``ModelSpec.stages``)."""
 
 
 @dataclass(frozen=True)

@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-from typing import Any
-
 from pcgen import AdversarialModel, DataInfo, ModelSpec, hookimpl
 
 from pcgen_gast.config import GASTConfig
@@ -17,10 +15,8 @@ PAPER = (
 )
 
 
-def build(config: GASTConfig | dict[str, Any], info: DataInfo) -> AdversarialModel:
+def build(config: GASTConfig, info: DataInfo) -> AdversarialModel:
     """The GAST generator/discriminator pair for data of shape ``info``."""
-    if not isinstance(config, GASTConfig):
-        config = GASTConfig.model_validate(config)
     generator = GASTGenerator(config, info.num_features, info.cond_dim)
     critic = GASTDiscriminator(config, info.num_features, info.cond_dim)
     return AdversarialModel(generator, critic)

@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-from typing import Any
-
 from pcgen import AdversarialModel, DataInfo, ModelSpec, hookimpl
 
 from pcgen_igapt.config import IGAPTConfig
@@ -16,10 +14,8 @@ PAPER = (
 )
 
 
-def build(config: IGAPTConfig | dict[str, Any], info: DataInfo) -> AdversarialModel:
+def build(config: IGAPTConfig, info: DataInfo) -> AdversarialModel:
     """The iGAPT generator/discriminator pair for data of shape ``info``."""
-    if not isinstance(config, IGAPTConfig):
-        config = IGAPTConfig.model_validate(config)
     generator = IGAPTGenerator(config, info.num_features, info.cond_dim)
     critic = IGAPTDiscriminator(config, info.num_features, info.max_particles, info.cond_dim)
     return AdversarialModel(generator, critic)

@@ -8,19 +8,15 @@ from __future__ import annotations
 
 from collections import deque
 from collections.abc import Sequence
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 import torch
 import torch.nn.functional as F
-from pcgen import AdversarialModel
-from pcgen.nn.masking import apply_mask
-from pcgen.nn import MeanFieldEncoder, check_condition, normalize_linear_layers
+from pcgen import AdversarialModel, Batch
+from pcgen.nn import MeanFieldEncoder, apply_mask, check_condition, normalize_linear_layers
 from torch import Tensor, nn
 
 from pcgen_mdma.config import MDMAConfig
-
-if TYPE_CHECKING:
-    from pcgen.train.recipe import Batch
 
 
 class MDMAGenerator(nn.Module):

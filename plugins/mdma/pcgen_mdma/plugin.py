@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-from typing import Any
-
 from pcgen import DataInfo, ModelSpec, hookimpl
 
 from pcgen_mdma.config import MDMAConfig
@@ -14,10 +12,8 @@ PCGEN_CONTRACT = "1.0"
 PAPER = "B. Käch, I. Melzer-Pellmann, Attention to Mean-Fields for Particle Cloud Generation, arXiv:2305.15254"
 
 
-def build(config: MDMAConfig | dict[str, Any], info: DataInfo) -> MDMAModel:
+def build(config: MDMAConfig, info: DataInfo) -> MDMAModel:
     """The MDMA generator/critic pair (with mean-field matching) for data of shape ``info``."""
-    if not isinstance(config, MDMAConfig):
-        config = MDMAConfig.model_validate(config)
     generator = MDMAGenerator(config, info.num_features, info.cond_dim)
     critic = MDMACritic(config, info.num_features, info.cond_dim)
     return MDMAModel(generator, critic, config)

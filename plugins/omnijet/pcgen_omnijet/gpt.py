@@ -208,12 +208,12 @@ class GPT(AutoregressiveModel):
         token = torch.multinomial(probs, 1).squeeze(-1)
         return torch.where(forced, logits.argmax(-1), token)
 
-    def sample(self, mask: Tensor, cond: Tensor) -> Tensor:
+    def _sample(self, mask: Tensor, cond: Tensor) -> Tensor:
         """Particles of sequences with exactly the multiplicities of ``mask`` (stop token placed there)."""
         tokens, generated = self.generate_tokens(len(mask), mask.sum(1))
         return self.tokenizer.decode(tokens, generated)
 
-    def sample_with_multiplicity(self, num: int, max_particles: int) -> tuple[Tensor, Tensor]:
+    def _sample_with_multiplicity(self, num: int, max_particles: int) -> tuple[Tensor, Tensor]:
         if max_particles != self.max_particles:
             raise ValueError(f"this GPT generates up to {self.max_particles} particles, not {max_particles}")
         tokens, mask = self.generate_tokens(num)

@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-from typing import Any
-
 from pcgen import DataInfo, GenerativeModel, ModelSpec, StagedModel, StageSpec, hookimpl
 from torch import Tensor
 
@@ -41,17 +39,15 @@ class OmniJetModel(StagedModel):
             raise KeyError(f"omnijet has no stage {stage!r}; its stages are {', '.join(parts)}")
         return parts[stage]
 
-    def sample(self, mask: Tensor, cond: Tensor) -> Tensor:
+    def _sample(self, mask: Tensor, cond: Tensor) -> Tensor:
         return self.gpt.sample(mask, cond)
 
-    def sample_with_multiplicity(self, num: int, max_particles: int) -> tuple[Tensor, Tensor]:
+    def _sample_with_multiplicity(self, num: int, max_particles: int) -> tuple[Tensor, Tensor]:
         return self.gpt.sample_with_multiplicity(num, max_particles)
 
 
-def build(config: OmniJetConfig | dict[str, Any], info: DataInfo) -> OmniJetModel:
+def build(config: OmniJetConfig, info: DataInfo) -> OmniJetModel:
     """Tokenizer and GPT for clouds of shape ``info`` (jets or showers; any features)."""
-    if not isinstance(config, OmniJetConfig):
-        config = OmniJetConfig.model_validate(config)
     return OmniJetModel(config, info)
 
 

@@ -134,7 +134,7 @@ class Tokenizer(ObjectiveModel):
     # -- generating (a baseline: tokens drawn independently) --------------------------------------
 
     @torch.no_grad()
-    def sample(self, mask: Tensor, cond: Tensor) -> Tensor:
+    def _sample(self, mask: Tensor, cond: Tensor) -> Tensor:
         """Particles decoded from tokens drawn independently with their training frequencies (a
         "bag of tokens" baseline; uniform before any training)."""
         weights = self.total_counts + 1e-6

@@ -22,7 +22,6 @@ import torch.nn.functional as F
 from nflows.nn.nets import ResidualNet
 from nflows.transforms import CompositeTransform, PiecewiseRationalQuadraticCouplingTransform
 from pcgen import LikelihoodModel
-from pcgen.nn import apply_mask
 from torch import Tensor, nn
 
 from pcgen_tf_refiner.config import TFRefinerConfig
@@ -119,7 +118,7 @@ class FlowModel(LikelihoodModel):
         """The flow's density spans all ``N * F`` dimensions of every jet (the reference's NLL / 90)."""
         return torch.full((mask.shape[0],), float(self.flow.features), device=mask.device)
 
-    def sample(self, mask: Tensor, cond: Tensor) -> Tensor:
-        """Jets ``(B, N, F)`` from the flow, exactly zero at padded positions."""
+    def _sample(self, mask: Tensor, cond: Tensor) -> Tensor:
+        """Jets ``(B, N, F)`` from the flow (:meth:`sample` zeroes the padded slots)."""
         x, _ = self.flow.sample(mask.shape[0], self._context(cond))
-        return apply_mask(x.reshape(-1, self.max_particles, self.num_features), mask.bool())
+        return x.reshape(-1, self.max_particles, self.num_features)

@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-from typing import Any
-
 from pcgen import AdversarialModel, DataInfo, GenerativeModel, ModelSpec, StagedModel, StageSpec, hookimpl
 from torch import Tensor
 
@@ -52,16 +50,14 @@ class TFRefinerModel(StagedModel):
             raise KeyError(f"tf-refiner has no stage {stage!r}; its stages are {', '.join(parts)}")
         return parts[stage]
 
-    def sample(self, mask: Tensor, cond: Tensor) -> Tensor:
+    def _sample(self, mask: Tensor, cond: Tensor) -> Tensor:
         if self.variant == "vnf":
             return self.flow.sample(mask, cond)
         return self.adversarial.sample(mask, cond)
 
 
-def build(config: TFRefinerConfig | dict[str, Any], info: DataInfo) -> TFRefinerModel:
+def build(config: TFRefinerConfig, info: DataInfo) -> TFRefinerModel:
     """The flow, refiner and critic for data of shape ``info`` (jets: eta_rel, phi_rel, pt_rel)."""
-    if not isinstance(config, TFRefinerConfig):
-        config = TFRefinerConfig.model_validate(config)
     if config.critic_mass and tuple(info.feature_names) != JET_FEATURES:
         raise ValueError(
             f"the critic's jet mass needs features {JET_FEATURES}, got {tuple(info.feature_names)}; "
