@@ -11,6 +11,7 @@ from rich.console import Console
 from rich.table import Table
 
 from pcgen import __version__
+from pcgen.cli_plugin_kit import register as register_plugin_kit
 from pcgen.cli_words import field_range
 from pcgen.config import DataConfig
 from pcgen.train.signals import exit_code
@@ -23,6 +24,7 @@ app = typer.Typer(
 )
 data_app = typer.Typer(help="Make and inspect data sets.", no_args_is_help=True)
 app.add_typer(data_app, name="data")
+register_plugin_kit(app)  # pcgen check, pcgen new-plugin
 console = Console(stderr=True)
 out = Console()
 

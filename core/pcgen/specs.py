@@ -88,6 +88,10 @@ class ModelSpec:
     """Overrides of the core's generic training defaults (batch size, ...)."""
     quick_config: dict[str, Any] = field(default_factory=dict)
     """Model settings of a small, fast variant of the architecture, for CPU smoke tests and CI."""
+    quick_recipe: dict[str, Any] = field(default_factory=dict)
+    """Recipe settings for the contract's short training test only (:mod:`pcgen.testing`), over
+    :attr:`recipe_defaults`: e.g. a learning rate that moves the quick variant within a few hundred
+    CPU steps where the paper's suits a long GPU run. Nested tables for staged recipes."""
     multiplicity: str = "empirical"
     """How generation draws multiplicities from the training set: ``"empirical"`` or ``"kde"``."""
     preprocessing: str = "minmax"
