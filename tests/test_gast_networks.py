@@ -11,9 +11,9 @@ from torch import Tensor
 
 pytest.importorskip("pcgen_gast")
 
-from pcgen.plugins import load_registry
 from pcgen import CONTRACT_VERSION, AdversarialModel, DataInfo, ModelSpec
 from pcgen.nn import mask_from_multiplicity, masked_mean
+from pcgen.plugins import load_registry
 from pcgen_gast import GASTConfig, GASTDiscriminator, GASTGenerator, build
 from pcgen_gast import plugin as gast_plugin
 

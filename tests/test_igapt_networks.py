@@ -13,9 +13,9 @@ pytest.importorskip("pcgen_igapt")
 
 import itertools
 
-from pcgen.plugins import load_registry
 from pcgen import CONTRACT_VERSION, AdversarialModel, DataInfo, ModelSpec
 from pcgen.nn import mask_from_multiplicity
+from pcgen.plugins import load_registry
 from pcgen_igapt import IGAPTConfig, IGAPTDiscriminator, IGAPTGenerator, build
 from pcgen_igapt import plugin as igapt_plugin
 

@@ -11,12 +11,12 @@ from torch import Tensor
 
 pytest.importorskip("pcgen_mdma")
 
-from pcgen.plugins import load_registry
 from pcgen import CONTRACT_VERSION, DataInfo, ModelSpec
 from pcgen.nn import mask_from_multiplicity
+from pcgen.plugins import load_registry
 from pcgen.train.adversarial import AdversarialConfig, AdversarialRecipe
 from pcgen.train.recipe import Batch
-from pcgen_mdma import MDMACritic, MDMAConfig, MDMAGenerator, MDMAModel, build
+from pcgen_mdma import MDMAConfig, MDMACritic, MDMAGenerator, MDMAModel, build
 from pcgen_mdma import plugin as mdma_plugin
 
 F = 3

@@ -10,8 +10,6 @@ from pathlib import Path
 
 import pytest
 from conftest import ToyDataPlugin, quick_overrides
-
-import pcgen.plugins
 from pcgen.config import load_config
 from pcgen.plugins import PluginError, load_registry, plugin_table, read_catalogue
 from pcgen.train.runner import execute
@@ -191,12 +189,10 @@ def test_strict_mode_raises_one_line_naming_the_plugin(site: Path, monkeypatch: 
 def test_pcgen_plugins_lists_a_broken_plugin_and_fails_only_when_strict(
     site: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    from typer.testing import CliRunner
-
-    from rich.console import Console
-
     import pcgen.cli
     from pcgen.cli import app
+    from rich.console import Console
+    from typer.testing import CliRunner
 
     monkeypatch.setattr(pcgen.cli, "out", Console(width=400))
     install(site, "plug_cli", good("cli").replace("def pcgen_register_models", "def pcgen_register_model"),
@@ -234,7 +230,7 @@ def test_build_gets_the_validated_config_even_from_a_dict(site: Path) -> None:
     assert model.sample(*_mask_and_cond()).shape == (2, 10, 3)
 
 
-def _mask_and_cond():  # noqa: ANN202
+def _mask_and_cond():
     import torch
 
     mask = torch.arange(10)[None] < torch.tensor([[3], [10]])

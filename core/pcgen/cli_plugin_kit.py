@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import time
 from pathlib import Path
-from typing import Annotated, Optional
+from typing import Annotated
 
 import typer
 from rich.console import Console
@@ -16,6 +16,7 @@ out = Console()
 
 def check_command(
     name: Annotated[str, typer.Argument(help="Installed model to check (see `pcgen plugins`).")],
+    only: Annotated[str | None, typer.Option("-k", help="Only the contract tests matching this pytest -k expression.")] = None,
 ) -> None:
     """Run the model contract against an installed model on the CPU (about a minute) and explain each failure."""
     from pcgen.plugins import PluginError, get_registry
@@ -33,7 +34,7 @@ def check_command(
 
     start = time.perf_counter()
     out.print(f"checking model [bold]{name}[/] against the pcgen contract (CPU, quick variant)")
-    results = run_contract(name, echo)
+    results = run_contract(name, echo, ("-k", only) if only else ())
     failed = [r for r in results if r.outcome == "failed"]
     for r in failed:
         out.print(f"\n[bold red]FAILED[/] {r.test}\n  checked: {r.what}\n  seen:    {r.seen}\n  fix:     {r.fix}",
@@ -47,7 +48,7 @@ def check_command(
 
 def new_plugin_command(
     name: Annotated[str, typer.Argument(help="Model name, e.g. 'mymodel' (letters, digits, '-' or '_').")],
-    folder: Annotated[Optional[Path], typer.Option("--dir", help="Folder to create (default ./pcgen-NAME).")] = None,
+    folder: Annotated[Path | None, typer.Option("--dir", help="Folder to create (default ./pcgen-NAME).")] = None,
 ) -> None:
     """Write a complete, installable plugin (pyproject, config, networks, plugin module, tests, README)."""
     from pcgen.plugin_template import TemplateError, write_plugin

@@ -220,8 +220,9 @@ INFO = DataInfo(max_particles=12, feature_names=("eta_rel", "phi_rel", "pt_rel")
 
 
 def batch(num: int = 16) -> Batch:
+    """Clouds of 2 to 12 particles, each feature near 2 (far from the noise at 0)."""
     mask = torch.arange(12)[None] < torch.randint(2, 13, (num, 1))
-    x = torch.randn(num, 12, 3) * mask.unsqueeze(-1)
+    x = (2 + 0.1 * torch.randn(num, 12, 3)) * mask.unsqueeze(-1)
     return Batch(x, mask, mask.float().mean(1, keepdim=True))
 
 
@@ -246,7 +247,7 @@ def test_the_flow_matching_loss_falls_on_a_fixed_batch() -> None:
         loss.backward()
         opt.step()
         losses.append(loss.item())
-    assert sum(losses[-8:]) < 0.8 * sum(losses[:8])
+    assert sum(losses[-8:]) < 0.6 * sum(losses[:8]), losses
 '''
 
 FILES = {

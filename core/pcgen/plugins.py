@@ -142,7 +142,7 @@ class Registry:
         who = self.owner(spec.name).label
         try:
             model = spec.build(config, info)
-        except Exception as err:  # noqa: BLE001 - any failure inside a plugin is reported as the plugin's
+        except Exception as err:
             raise PluginError(f"{who} failed to build model {spec.name}: {type(err).__name__}: {err}") from err
         if not isinstance(model, GenerativeModel):
             raise PluginError(
@@ -207,7 +207,7 @@ def _load_one(pm: pluggy.PluginManager, record: PluginRecord, ep: md.EntryPoint,
     """Import and register one entry point; on any problem mark ``record`` broken and return None."""
     try:
         module = ep.load()
-    except Exception as err:  # noqa: BLE001 - any import failure must not break the host
+    except Exception as err:
         if strict:
             raise PluginError(f"error importing pcgen plugin '{ep.name}' ({ep.value}): {err}") from err
         record.fail("broken", traceback.format_exc(limit=3), strict=False)
@@ -250,7 +250,7 @@ def _registrations(pm: pluggy.PluginManager, plugin: object) -> dict[str, list[A
                 continue
             try:
                 result = impl.function()
-            except Exception as err:  # noqa: BLE001 - a plugin's failure stays the plugin's
+            except Exception as err:
                 raise ValueError(f"{caller.name}() raised {type(err).__name__}: {err}") from err
             items = [] if result is None else result
             if not isinstance(items, list | tuple) or not all(isinstance(i, spec_type) for i in items):

@@ -35,14 +35,7 @@ class _Collector:
 
     def __init__(self, echo: Any) -> None:
         self.results: list[CheckResult] = []
-        self.errors: dict[str, str] = {}
         self.echo = echo
-
-    def pytest_exception_interact(self, node: pytest.Item, call: pytest.CallInfo, report: pytest.TestReport) -> None:
-        err = call.excinfo.value if call.excinfo else None
-        message = str(err).strip() if isinstance(err, AssertionError | pytest.fail.Exception) else \
-            f"{type(err).__name__}: {err}"
-        self.errors[node.nodeid] = message.split("\nassert ")[0]
 
     def pytest_runtest_logreport(self, report: pytest.TestReport) -> None:
         if report.when != "call" and not (report.failed or report.skipped):
@@ -53,16 +46,21 @@ class _Collector:
             reason = report.longrepr[2] if isinstance(report.longrepr, tuple) else str(report.longrepr)
             result = CheckResult(name, "skipped", what, reason.removeprefix("Skipped: "))
         elif report.failed:
-            result = CheckResult(name, "failed", what, self.errors.get(report.nodeid, report.longreprtext[-500:]), fix)
+            result = CheckResult(name, "failed", what, getattr(report, "_seen", "") or report.longreprtext[-500:], fix)
         else:
             result = CheckResult(name, "passed", what)
         self.results.append(result)
         self.echo(result)
 
     @pytest.hookimpl(hookwrapper=True)
-    def pytest_runtest_makereport(self, item: pytest.Item, call: pytest.CallInfo):  # noqa: ANN201
+    def pytest_runtest_makereport(self, item: pytest.Item, call: pytest.CallInfo):
         outcome = yield
-        outcome.get_result()._function = getattr(item, "function", None)
+        report = outcome.get_result()
+        report._function = getattr(item, "function", None)
+        err = call.excinfo.value if call.excinfo else None
+        if err is not None:
+            plain = isinstance(err, AssertionError | pytest.fail.Exception)
+            report._seen = (str(err).strip() if plain else f"{type(err).__name__}: {err}").split("\nassert ")[0]
 
 
 def run_contract(model: str, echo: Any = lambda result: None, extra_args: tuple[str, ...] = ()) -> list[CheckResult]:

@@ -54,7 +54,8 @@ def registry_of(config: pytest.Config) -> Registry:
 def selected_models(config: pytest.Config) -> list[str]:
     """The models ``--pcgen-model`` names (checked to exist), or every installed one."""
     registry = registry_of(config)
-    names = [n.strip() for arg in config.getoption("pcgen_model") for n in arg.split(",") if n.strip()]
+    given = [n.strip() for arg in config.getoption("pcgen_model") for n in arg.split(",") if n.strip()]
+    names = list(dict.fromkeys(given))  # once each, e.g. from a pyproject's addopts and the command line
     for name in names:
         try:
             registry.model(name)
@@ -93,7 +94,7 @@ def pcgen_registry(request: pytest.FixtureRequest) -> Registry:
 
 
 @pytest.fixture
-def pcgen_spec(request: pytest.FixtureRequest, pcgen_registry: Registry):  # noqa: ANN201
+def pcgen_spec(request: pytest.FixtureRequest, pcgen_registry: Registry):
     """The spec of the model under test (parametrised over the selected models)."""
     if not hasattr(request, "param"):
         pytest.skip("no model selected")

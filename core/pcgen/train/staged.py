@@ -37,7 +37,7 @@ from typing import Any, ClassVar
 from pydantic import BaseModel, ConfigDict, Field, create_model, model_validator
 
 from pcgen.config import ConfigError
-from pcgen.models import GenerativeModel, StagedModel
+from pcgen.models import StagedModel
 from pcgen.specs import ModelSpec, RecipeSpec
 from pcgen.train.recipe import Batch, Recipe
 
