@@ -125,3 +125,31 @@ def test_every_contract_test_says_what_it_checks_and_how_to_fix_it() -> None:
     for test in tests:
         what, fix = explain(test.__doc__)
         assert what.endswith(".") and len(fix) > 20, test.__name__
+
+
+EXAMPLE = Path(__file__).resolve().parents[1] / "examples" / "pcgen-particle-mixture"
+
+
+@pytest.mark.slow
+def test_the_example_plugin_passes_the_contract_from_its_own_folder() -> None:
+    """examples/pcgen-particle-mixture, installed like a third-party plugin, checked from its own folder."""
+    sh(sys.executable, "-m", "pip", "install", "--quiet", "--no-deps", "--no-build-isolation", "-e", str(EXAMPLE),
+       cwd=EXAMPLE)
+    try:
+        tested = sh(sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider", "--pcgen-model", "particle-mixture",
+                    cwd=EXAMPLE).stdout
+        assert "failed" not in tested and "passed" in tested
+        assert "0 failed" in sh(str(BIN / "pcgen"), "check", "particle-mixture", cwd=EXAMPLE).stdout
+    finally:
+        subprocess.run([sys.executable, "-m", "pip", "uninstall", "--quiet", "-y", "pcgen-particle-mixture"], check=False)
+
+
+def test_the_example_plugin_imports_only_the_public_api() -> None:
+    public = {"pcgen", "pcgen.nn", "pcgen.testing"}
+    for source in EXAMPLE.rglob("*.py"):
+        for line in source.read_text().splitlines():
+            words = line.split()
+            if words[:1] == ["from"] and words[1].startswith("pcgen") and not words[1].startswith("pcgen_"):
+                assert words[1] in public, f"{source.name}: {line.strip()}"
+            if words[:1] == ["import"] and words[1].startswith("pcgen."):
+                assert words[1] in public, f"{source.name}: {line.strip()}"

@@ -1,0 +1,1 @@
+"""Example third-party pcgen plugin: independent particles from a learned Gaussian mixture."""

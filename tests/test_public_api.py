@@ -1,0 +1,96 @@
+"""The public plugin API: what it holds (changing it means a new CONTRACT_VERSION), that the model
+interfaces import nothing of pcgen.train, and the template sample() every model inherits."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+
+import pcgen
+import pcgen.nn
+import pcgen.testing
+import pytest
+import torch
+from pcgen import CONTRACT_VERSION, GenerativeModel
+from torch import Tensor
+
+PUBLIC_API = {
+    "pcgen": {
+        "AdversarialModel", "AutoregressiveModel", "Batch", "CONTRACT_VERSION", "DataInfo", "DatasetSpec",
+        "GenerativeModel", "IGNORE", "LikelihoodModel", "MetricSpec", "ModelSpec", "ObjectiveModel", "PointClouds",
+        "RecipeSpec", "StageSpec", "StagedModel", "__version__", "hookimpl",
+    },
+    "pcgen.nn": {
+        "ConditionalGLU", "FeedForward", "InducedParticleAttentionBlock", "InducedSetAttentionBlock",
+        "MaskedMultiheadAttention", "MeanFieldAttention", "MeanFieldBlock", "MeanFieldEncoder",
+        "MultiheadAttentionBlock", "PoolingByMultiheadAttention", "SelfAttentionBlock", "apply_mask",
+        "attention_key_padding", "check_condition", "has_particles", "mask_from_multiplicity", "masked_mean",
+        "masked_sum", "multiplicity", "normalize_linear_layers", "particle_and_global_noise", "safe_key_padding",
+    },
+    "pcgen.testing": {"ToyDataPlugin", "quick_overrides", "toy_jets"},
+}
+"""The API of contract 1.x. Removing or changing a name needs a new major CONTRACT_VERSION; adding one
+a new minor version (and this list updated)."""
+
+
+@pytest.mark.parametrize("module", [pcgen, pcgen.nn, pcgen.testing], ids=lambda m: m.__name__)
+def test_the_public_api_is_what_the_contract_version_covers(module) -> None:
+    assert CONTRACT_VERSION.startswith("1.")
+    assert set(module.__all__) == PUBLIC_API[module.__name__], "public API changed: update CONTRACT_VERSION and this list"
+    for name in module.__all__:
+        assert getattr(module, name) is not None and (name.startswith("_") or name.isupper() or getattr(
+            module, name).__doc__), f"{module.__name__}.{name} has no docstring"
+
+
+def test_the_model_interfaces_import_nothing_of_the_training_code() -> None:
+    code = "import sys, pcgen.models; print(sorted(m for m in sys.modules if m.startswith('pcgen.train')))"
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    assert done.stdout.strip() == "[]"
+
+
+def test_old_import_paths_still_work() -> None:
+    from pcgen.train.autoregressive import IGNORE, AutoregressiveModel
+    from pcgen.train.likelihood import LikelihoodModel
+    from pcgen.train.objective import ObjectiveModel
+    from pcgen.train.recipe import Batch
+    from pcgen.train.staged import StagedModel
+
+    assert (IGNORE, AutoregressiveModel, LikelihoodModel, ObjectiveModel, Batch, StagedModel) == (
+        pcgen.IGNORE, pcgen.AutoregressiveModel, pcgen.LikelihoodModel, pcgen.ObjectiveModel, pcgen.Batch,
+        pcgen.StagedModel)
+
+
+class Garbage(GenerativeModel):
+    """Writes NaN into padded slots and records what _sample received."""
+
+    def _sample(self, mask: Tensor, cond: Tensor) -> Tensor:
+        self.seen = mask
+        x = torch.ones(*mask.shape, 2)
+        x[~mask] = float("nan")
+        return x
+
+
+def test_sample_zeroes_padding_and_hands_the_model_a_bool_mask() -> None:
+    model = Garbage()
+    mask = torch.tensor([[1, 1, 0], [1, 0, 0]])
+    x = model.sample(mask, torch.zeros(2, 1))
+    assert model.seen.dtype == torch.bool
+    assert torch.equal(x, torch.tensor([[[1.0, 1], [1, 1], [0, 0]], [[1, 1], [0, 0], [0, 0]]]))
+
+
+@pytest.mark.parametrize(("mask", "cond", "message"), [
+    (torch.ones(2, 3, 1, dtype=torch.bool), torch.zeros(2, 1), "mask must be"),
+    (torch.ones(2, 3, dtype=torch.bool), torch.zeros(3, 1), "cond must be"),
+])
+def test_sample_refuses_bad_shapes(mask: Tensor, cond: Tensor, message: str) -> None:
+    with pytest.raises(ValueError, match=message):
+        Garbage().sample(mask, cond)
+
+
+def test_sample_refuses_a_model_output_of_the_wrong_shape() -> None:
+    class Flat(GenerativeModel):
+        def _sample(self, mask: Tensor, cond: Tensor) -> Tensor:
+            return torch.zeros(mask.shape[0], 5)
+
+    with pytest.raises(ValueError, match=r"Flat._sample must return clouds"):
+        Flat().sample(torch.ones(2, 3, dtype=torch.bool), torch.zeros(2, 1))
