@@ -213,19 +213,19 @@ def test_critic_variants(options: dict[str, str]) -> None:
 
 
 def test_mean_field_loss_is_applied_only_for_the_first_steps() -> None:
-    adv = build({**SMALL, "mean_field_loss_steps": 10, "mean_field_loss_weight": 2.0}, DataInfo(30, FEATURES))
+    adv = build(MDMAConfig(**{**SMALL, "mean_field_loss_steps": 10, "mean_field_loss_weight": 2.0}), DataInfo(30, FEATURES))
     real = batch()
     fake = adv.generator(real.mask, real.cond)
     losses = adv.generator_extra_losses(real, fake, step=9)
     assert set(losses) == {"mean_field"} and losses["mean_field"].ndim == 0
     assert torch.allclose(losses["mean_field"], 2.0 * adv.mean_field_loss(real, fake))
     assert adv.generator_extra_losses(real, fake, step=10) == {}
-    off = build({**SMALL, "mean_field_loss_weight": 0.0}, DataInfo(30, FEATURES))
+    off = build(MDMAConfig(**{**SMALL, "mean_field_loss_weight": 0.0}), DataInfo(30, FEATURES))
     assert off.generator_extra_losses(real, fake, step=0) == {}
 
 
 def test_mean_field_loss_real_side_is_detached() -> None:
-    adv = build(SMALL, DataInfo(30, FEATURES))
+    adv = build(MDMAConfig(**SMALL), DataInfo(30, FEATURES))
     real = batch()
     real.x.requires_grad_(True)
     fake = adv.generator(real.mask, real.cond)
@@ -242,7 +242,7 @@ def test_mean_field_loss_real_side_is_detached() -> None:
 
 @pytest.mark.parametrize("matching", ["paired", "mean"])
 def test_mean_field_loss_decreases_when_optimised(matching: str) -> None:
-    adv = build({**SMALL, "mean_field_matching": matching}, DataInfo(30, FEATURES))
+    adv = build(MDMAConfig(**{**SMALL, "mean_field_matching": matching}), DataInfo(30, FEATURES))
     real = batch(32, shift=1.0)
     for p in adv.critic.parameters():
         p.requires_grad_(False)
@@ -262,7 +262,7 @@ def test_mean_field_loss_decreases_when_optimised(matching: str) -> None:
 
 
 def test_adversarial_recipe_logs_and_trains_with_the_matching_loss() -> None:
-    adv = build({**SMALL, "mean_field_loss_steps": 2}, DataInfo(30, FEATURES))
+    adv = build(MDMAConfig(**{**SMALL, "mean_field_loss_steps": 2}), DataInfo(30, FEATURES))
     recipe = AdversarialRecipe(adv, AdversarialConfig(**{**mdma_plugin.SPEC.recipe_defaults, "warmup_steps": 1}))
     before = [p.detach().clone() for p in adv.parameters()]
     logs = [recipe.training_step(batch(), step, step / 3) for step in range(3)]
@@ -273,7 +273,7 @@ def test_adversarial_recipe_logs_and_trains_with_the_matching_loss() -> None:
 
 def test_matching_reuses_the_recipes_critic_passes() -> None:
     """One recipe step runs the critic 3 times (real, fake for D, fake for G), not 5, and forgets them."""
-    adv = build(SMALL, DataInfo(30, FEATURES))
+    adv = build(MDMAConfig(**SMALL), DataInfo(30, FEATURES))
     calls: list[int] = []
     adv.critic.encoder.register_forward_hook(lambda *_: calls.append(1))
     recipe = AdversarialRecipe(adv, AdversarialConfig(**mdma_plugin.SPEC.recipe_defaults))
@@ -285,7 +285,7 @@ def test_reused_mean_fields_equal_fresh_ones_and_are_never_copied() -> None:
     import copy
     import pickle
 
-    adv = build(SMALL, DataInfo(30, FEATURES)).train()
+    adv = build(MDMAConfig(**SMALL), DataInfo(30, FEATURES)).train()
     real = batch()
     fake = adv.generator(real.mask, real.cond)
     fresh = adv.mean_field_loss(real, fake)
