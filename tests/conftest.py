@@ -13,8 +13,8 @@ sys.path.insert(0, str(Path(__file__).parent))
 # Tiny tensors: one thread is fastest, and OpenMP threads spinning against a busy machine are not.
 torch.set_num_threads(1)
 
-from pcgen.plugins import Registry, load_registry
-from pcgen.testing import ToyDataPlugin, quick_overrides, toy_jets  # noqa: F401 - shared with the tests
+from pcgen.plugins import Registry, load_registry  # noqa: E402
+from pcgen.testing import ToyDataPlugin, quick_overrides, toy_jets  # noqa: E402, F401 - shared with the tests
 
 
 @pytest.fixture(scope="session")

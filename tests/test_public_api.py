@@ -21,11 +21,12 @@ PUBLIC_API = {
         "RecipeSpec", "StageSpec", "StagedModel", "__version__", "hookimpl",
     },
     "pcgen.nn": {
-        "ConditionalGLU", "FeedForward", "InducedParticleAttentionBlock", "InducedSetAttentionBlock",
+        "ConditionalGLU", "EPiCLayer", "EPiCNetwork", "EPiCPooling", "FeedForward", "InducedParticleAttentionBlock", "InducedSetAttentionBlock",
         "MaskedMultiheadAttention", "MeanFieldAttention", "MeanFieldBlock", "MeanFieldEncoder",
         "MultiheadAttentionBlock", "PoolingByMultiheadAttention", "SelfAttentionBlock", "apply_mask",
         "attention_key_padding", "check_condition", "has_particles", "mask_from_multiplicity", "masked_mean",
         "masked_sum", "multiplicity", "normalize_linear_layers", "particle_and_global_noise", "safe_key_padding",
+        "sinusoidal_time_embedding",
     },
     "pcgen.testing": {"ToyDataPlugin", "quick_overrides", "toy_jets"},
 }

@@ -107,7 +107,7 @@ def mlp(width_in: int, hidden: int, width_out: int, layers: int) -> nn.Sequentia
     """``layers`` hidden layers of SiLU units."""
     sizes = [width_in] + [hidden] * layers
     blocks: list[nn.Module] = []
-    for a, b in zip(sizes[:-1], sizes[1:]):
+    for a, b in zip(sizes[:-1], sizes[1:], strict=True):
         blocks += [nn.Linear(a, b), nn.SiLU()]
     return nn.Sequential(*blocks, nn.Linear(sizes[-1], width_out))
 

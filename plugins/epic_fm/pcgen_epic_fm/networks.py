@@ -91,7 +91,7 @@ class EPiCFlowMatching(ObjectiveModel):
         u = torch.linspace(0.0, 1.0, self.config.solver_steps + 1, device=device, dtype=dtype)
         return u if self.config.time_grid == "uniform" else 0.5 * (1 - torch.cos(math.pi * u))
 
-    def sample(self, mask: Tensor, cond: Tensor) -> Tensor:
+    def _sample(self, mask: Tensor, cond: Tensor) -> Tensor:
         weight = next(self.ema.parameters())
         mask = mask.to(weight.device)
         cond = check_condition(cond, self.velocity.cond_dim).to(weight.device, weight.dtype)
@@ -109,4 +109,4 @@ class EPiCFlowMatching(ObjectiveModel):
         else:
             times = self.time_grid(weight.device, weight.dtype)
             path = odeint(field, x0, times, method=solver)
-        return apply_mask(path[-1], mask)
+        return path[-1]  # sample() zeroes the padding

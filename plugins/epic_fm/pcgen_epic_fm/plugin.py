@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-from typing import Any
-
 from pcgen import DataInfo, ModelSpec, hookimpl
 
 from pcgen_epic_fm.config import EPiCFMConfig
@@ -17,10 +15,8 @@ PAPER = (
 )
 
 
-def build(config: EPiCFMConfig | dict[str, Any], info: DataInfo) -> EPiCFlowMatching:
+def build(config: EPiCFMConfig, info: DataInfo) -> EPiCFlowMatching:
     """The EPiC flow-matching model for data of shape ``info``."""
-    if not isinstance(config, EPiCFMConfig):
-        config = EPiCFMConfig.model_validate(config)
     return EPiCFlowMatching(config, info)
 
 

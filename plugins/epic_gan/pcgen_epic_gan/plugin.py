@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-from typing import Any
-
 from pcgen import DataInfo, ModelSpec, hookimpl
 
 from pcgen_epic_gan.config import EPiCGANConfig
@@ -14,10 +12,8 @@ PCGEN_CONTRACT = "1.0"
 PAPER = "E. Buhmann, G. Kasieczka, J. Thaler, EPiC-GAN: Equivariant Point Cloud Generation for Particle Jets, arXiv:2301.08128"
 
 
-def build(config: EPiCGANConfig | dict[str, Any], info: DataInfo) -> EPiCGAN:
+def build(config: EPiCGANConfig, info: DataInfo) -> EPiCGAN:
     """The EPiC generator/critic pair for data of shape ``info``."""
-    if not isinstance(config, EPiCGANConfig):
-        config = EPiCGANConfig.model_validate(config)
     return EPiCGAN(EPiCGenerator(config, info.num_features, info.cond_dim),
                    EPiCCritic(config, info.num_features, info.cond_dim))
 
