@@ -259,3 +259,16 @@ def test_blocked_plugins_are_skipped(site: Path, monkeypatch: pytest.MonkeyPatch
     monkeypatch.setenv("PCGEN_BLOCK_PLUGINS", "plug_blocked")
     reg = load_registry(entry_points=[ep], catalogue={})
     assert "plug_blocked" not in reg.plugins
+
+
+def test_an_unreadable_catalogue_is_a_warning_not_a_crash(
+    site: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    bad = tmp_path / "broken-registry.toml"
+    bad.write_text("[plugins.x\n")
+    monkeypatch.setenv("PCGEN_REGISTRY", str(bad))
+    reg = load_registry(entry_points=[install(site, "plug_cat", good("cat"))])
+    assert "cat" in reg.models and reg.catalogue == {}
+    assert "is not valid TOML" in capsys.readouterr().err
+    with pytest.raises(PluginError, match="is not valid TOML"):
+        load_registry(entry_points=[], strict=True)

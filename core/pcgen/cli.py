@@ -98,11 +98,11 @@ def plugins_command(
     Never fails because of a plugin (a broken one is listed as such), except under
     PCGEN_STRICT_PLUGINS=1, where the first plugin problem is a one-line error and exit status 2.
     """
-    from pcgen.plugins import PluginError, get_registry, plugin_table, read_catalogue
+    from pcgen.plugins import PluginError, get_registry, plugin_table
 
     try:
         registry = get_registry()
-        rows = plugin_table(registry, read_catalogue())
+        rows = plugin_table(registry, registry.catalogue)
     except PluginError as err:
         _fail(" ".join(str(err).split()))
     table = Table(title="pcgen plugins")

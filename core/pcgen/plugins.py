@@ -101,6 +101,8 @@ class Registry:
     recipes: dict[str, RecipeSpec]
     model_owners: dict[str, str] = field(default_factory=dict)
     """Model name -> name of the plugin that registered it."""
+    catalogue: dict[str, dict[str, Any]] = field(default_factory=dict)
+    """registry.toml's ``[plugins.NAME]`` tables, as read when the plugins were loaded."""
     conflicts: dict[str, str] = field(default_factory=dict)
     """Names claimed by several plugins (``"model 'x'"`` -> the message saying who and what to do)."""
 
@@ -285,7 +287,7 @@ def load_registry(
     (default: registry.toml) decides which distribution a conflict's hint suggests blocking.
     """
     strict = strict_from_env() if strict is None else strict
-    catalogue = read_catalogue() if catalogue is None else catalogue
+    catalogue = catalogue_or_warning(strict) if catalogue is None else catalogue
     pm = pluggy.PluginManager(PROJECT)
     pm.add_hookspecs(hookspecs)
     blocked = {b.strip() for b in os.environ.get("PCGEN_BLOCK_PLUGINS", "").split(",") if b.strip()}
@@ -362,6 +364,7 @@ def load_registry(
         metrics=tables["metric"],
         recipes=tables["recipe"],
         model_owners=model_owners,
+        catalogue=catalogue,
         conflicts=conflicts,
     )
 
@@ -390,6 +393,17 @@ def read_catalogue(path: Path | None = None) -> dict[str, dict[str, Any]]:
     except tomllib.TOMLDecodeError as err:
         raise PluginError(f"{path} is not valid TOML: {err}") from err
     return dict(data.get("plugins", {}))
+
+
+def catalogue_or_warning(strict: bool = False, stream: Any = None) -> dict[str, dict[str, Any]]:
+    """:func:`read_catalogue`, or {} with a warning when registry.toml is unreadable (an error when strict)."""
+    try:
+        return read_catalogue()
+    except PluginError as err:
+        if strict:
+            raise
+        print(f"warning: {' '.join(str(err).split())}; the plugin catalogue is not shown", file=stream or sys.stderr)
+        return {}
 
 
 def plugin_table(registry: Registry, catalogue: dict[str, dict[str, Any]]) -> list[PluginRecord]:
@@ -422,7 +436,7 @@ def get_registry() -> Registry:
     global _REGISTRY
     if _REGISTRY is None:
         _REGISTRY = load_registry()
-        plugin_table(_REGISTRY, read_catalogue())
+        plugin_table(_REGISTRY, _REGISTRY.catalogue)
     return _REGISTRY
 
 

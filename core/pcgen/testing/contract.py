@@ -254,7 +254,7 @@ def _distance_after(registry: Registry, spec: ModelSpec, steps: int, seed: int, 
     from pcgen.train.runner import execute
 
     sets = quick_overrides(steps, **{"train.batch_size": 64, "train.seed": seed, "data.num_jets": 2 * SAMPLED_CLOUDS,
-                                     "train.num_threads": 1})
+                                     "train.num_threads": 1, "train.device": '"cpu"'})
     cfg = load_config(None, sets + quick_settings(spec), registry, plugin=spec.name)
     result = execute(cfg, registry, run_dir=folder, show_progress=False, final_eval=False)
     real = ToyDataPlugin().pcgen_register_datasets()[0].load(cfg.run.data)
@@ -300,7 +300,7 @@ def test_sample_then_evaluate_round_trip(pcgen_registry: Registry, pcgen_spec: M
     """
     from pcgen.train.runner import execute
 
-    cfg = load_config(None, quick_overrides(5, **{"train.num_threads": 1}) + quick_settings(pcgen_spec)
+    cfg = load_config(None, quick_overrides(5, **{"train.num_threads": 1, "train.device": '"cpu"'}) + quick_settings(pcgen_spec)
                       + [f'run_dir="{tmp_path}"'],
                       pcgen_registry, plugin=pcgen_spec.name)
     result = execute(cfg, pcgen_registry, show_progress=False, final_eval=True)
