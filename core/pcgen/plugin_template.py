@@ -44,7 +44,7 @@ addopts = "--pcgen-model $name"
 
 README = '''# $dist
 
-The `$name` model for [pcgen](https://github.com/): conditional flow matching on particle point
+The `$name` model for pcgen (generative models of particle point clouds): conditional flow matching on particle point
 clouds (a per-particle velocity field with a DeepSets context, integrated by Euler steps).
 
 ```bash
