@@ -37,6 +37,10 @@ SPEC = ModelSpec(
     },
     train_defaults={"batch_size": 128},
     quick_config={"hidden": 32, "global_dim": 8, "generator_layers": 2, "critic_layers": 1},
+    # For the contract's 300-step CPU training test only: with the paper's Adam 1e-4 (0.9, 0.999) the
+    # quick variant drifts away from the data in 300 steps (W1 0.07 -> 0.19, measured); a faster,
+    # lower-momentum Adam brings it closer (0.075 -> 0.025 and 0.056 -> 0.031 for training seeds 0, 1).
+    quick_recipe={"lr_generator": 1e-3, "lr_critic": 1e-3, "betas": [0.5, 0.9], "warmup_steps": 0},
     # Reference: multiplicities drawn from a KDE of the training set's.
     multiplicity="kde",
     preprocessing="standard",
