@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import sys
 from pathlib import Path
-from typing import Annotated, Optional
+from typing import TYPE_CHECKING, Annotated, Optional
 
 import typer
 from rich.console import Console
@@ -15,6 +15,10 @@ from pcgen.cli_plugin_kit import register as register_plugin_kit
 from pcgen.cli_words import field_range
 from pcgen.config import DataConfig
 from pcgen.train.signals import exit_code
+
+if TYPE_CHECKING:
+    from pcgen.data.pointclouds import PointClouds
+    from pcgen.metrics.distances import EFPNormalisation
 
 app = typer.Typer(
     help="pcgen: generative models for particle point clouds (jets, calorimeter showers).",
@@ -321,50 +325,89 @@ def export_command(
 def eval_command(
     samples: Annotated[Path, typer.Option(help="Generated clouds (HDF5 from `pcgen sample`).")],
     reference: Annotated[Path, typer.Option(help="Real clouds to compare with (HDF5, JetNet layout).")],
-    truth: Annotated[Optional[Path], typer.Option(help="Independent real clouds for the truth baseline.")] = None,
-    n: Annotated[int, typer.Option("--n", help="Clouds used from each file.", min=20)] = 5000,
+    truth: Annotated[Optional[Path], typer.Option(help="Independent real clouds for the truth baseline "
+                                                  "(default: the reference's next --n clouds).")] = None,
+    n: Annotated[int, typer.Option("--n", help="Clouds per row, on each side of every comparison.", min=20)] = 5000,
     efp: Annotated[bool, typer.Option(help="Compute EFP metrics (W1EFP, FPD, KPD).")] = True,
+    jetnet_protocol: Annotated[bool, typer.Option("--jetnet-protocol", help="FPD/KPD by jetnet's defaults "
+                                                  "(to reproduce published numbers) instead of pcgen's protocol.")] = False,
+    efp_normalisation: Annotated[Optional[Path], typer.Option(help="metrics.json of a run (its training split's "
+                                 "EFP normalisation for FPD/KPD); default: measured on the whole reference file.")] = None,
     markdown: Annotated[Optional[Path], typer.Option(help="Also write the table as Markdown here.")] = None,
+    json_file: Annotated[Optional[Path], typer.Option("--json", help="Also write the table (values, errors, "
+                                                      "clouds per row, protocol) as JSON here.")] = None,
     plot: Annotated[Optional[Path], typer.Option(help="Also draw the distributions (PNG) here.")] = None,
-    force: Annotated[bool, typer.Option("--force", help="Replace the --markdown / --plot files if they exist.")] = False,
+    force: Annotated[bool, typer.Option("--force", help="Replace the --markdown / --json / --plot files if they exist.")] = False,
 ) -> None:
-    """The metric table of generated vs real clouds (jets: JetNet protocol; showers: shower observables),
-    with the truth baseline; optionally the distribution figure."""
+    """The metric table of generated vs real clouds (jets: JetNet metrics, FPD/KPD by pcgen's protocol;
+    showers: shower observables), with the truth baseline; optionally the distribution figure."""
+    import json
+
     from pcgen.config import EvalConfig
     from pcgen.data.store import read_pointclouds
-    from pcgen.metrics.evaluate import evaluate, metrics_for_kind
+    from pcgen.metrics.evaluate import PHYSICS_DISTANCES, eval_sets, evaluate, metrics_for_kind, select_specs
     from pcgen.metrics.inputs import check_evaluation_inputs
     from pcgen.safe_io import check_output_path, save_figure, write_text
 
     try:
-        for target in (markdown, plot):
+        for target in (markdown, json_file, plot):
             if target is not None:
                 check_output_path(target, force)
         registry = _registry()
         fake, real = read_pointclouds(samples), read_pointclouds(reference)
-        ref = read_pointclouds(truth) if truth else None
-        check_evaluation_inputs({str(samples): fake, str(reference): real, **({str(truth): ref} if ref else {})})
-        if ref is None and len(real) >= 2 * min(n, len(real) // 2):
-            half = min(n, len(real) // 2)
-            real, ref = real.subset(slice(0, half)), real.subset(slice(half, 2 * half))
-        k = min(n, len(fake), len(real), len(ref) if ref is not None else n)
-        cfg = EvalConfig(num_jets=max(k, 20), efp=efp)
+        truth_set = read_pointclouds(truth) if truth else None
+        check_evaluation_inputs({str(samples): fake, str(reference): real,
+                                 **({str(truth): truth_set} if truth_set is not None else {})})
+        sets = eval_sets(fake, real, truth_set, n, (samples.name, reference.name, truth.name if truth else None))
+        if sets.jets < 20:
+            _fail(f"only {sets.jets} clouds per row; need at least 20 ({'; '.join(sets.notes)})")
+        cfg = EvalConfig(num_jets=sets.jets, efp=efp, protocol="jetnet" if jetnet_protocol else "pcgen")
         specs = metrics_for_kind(registry, real.kind)
-        table = evaluate(real.subset(slice(0, k)), fake.subset(slice(0, k)),
-                         ref.subset(slice(0, k)) if ref is not None else None, specs, cfg)
+        normalisation = None
+        if cfg.protocol == "pcgen" and any(s.name in PHYSICS_DISTANCES for s in select_specs(specs, cfg)):
+            normalisation = _eval_normalisation(efp_normalisation, real, reference)
+            sets.notes.append(f"FPD/KPD EFP normalisation: {normalisation.source}")
+        for note in sets.notes:
+            console.print(note)
+        table = evaluate(sets.real, sets.fake, sets.truth, specs, cfg, model_name=samples.stem,
+                         normalisation=normalisation)
     except (ValueError, *_user_errors()) as err:
         _report(err)
     out.print(table.to_rich())
     try:
         if markdown:
             write_text(markdown, table.to_markdown() + "\n", "metric table")
+        if json_file:
+            inputs = {"samples": str(samples), "reference": str(reference), "truth": str(truth) if truth else None}
+            write_text(json_file, json.dumps({**table.to_dict(), "inputs": inputs, "notes": sets.notes}, indent=2) + "\n",
+                       "metric table (JSON)")
         if plot:
             from pcgen.plots import figure_for_kind
 
-            save_figure(figure_for_kind(real.kind, real, {samples.stem: fake}), plot)
+            save_figure(figure_for_kind(real.kind, sets.real, {samples.stem: sets.fake}), plot)
             out.print(f"figure: {plot}")
     except OSError as err:
         _report(err)
+
+
+def _eval_normalisation(path: Path | None, reference_set: PointClouds, reference: Path) -> EFPNormalisation:
+    """The FPD/KPD normalisation of ``pcgen eval``: from a run's metrics.json, else measured on the
+    whole reference file."""
+    import json
+
+    from pcgen.metrics.distances import EFPNormalisation
+    from pcgen.metrics.evaluate import efp_normalisation
+
+    if path is None:
+        return efp_normalisation(reference_set, f"measured on all {len(reference_set)} jets of {reference.name} "
+                                      "(no --efp-normalisation given)")
+    try:
+        data = json.loads(Path(path).read_text())
+        stored = data.get("protocol", {}).get("efp_normalisation") if "protocol" in data else data
+        return EFPNormalisation.from_dict(stored)
+    except (OSError, ValueError, KeyError, TypeError, AttributeError) as err:
+        raise ValueError(f"--efp-normalisation {path}: no EFP normalisation in it ({err}); pass a run's "
+                         "metrics.json written with pcgen's protocol") from None
 
 
 def main() -> None:

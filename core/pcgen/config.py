@@ -82,10 +82,14 @@ class TrainConfig(StrictModel):
 
 
 class EvalConfig(StrictModel):
-    """The evaluation protocol (JetNet's: W1 with bootstrapped errors, FPD/KPD on EFPs)."""
+    """The evaluation protocol (W1 with bootstrapped errors as JetNet; FPD/KPD on EFPs by pcgen's or jetnet's protocol)."""
 
-    num_jets: int = Field(5000, ge=20, description="Generated jets compared with as many held-out real jets.")
+    num_jets: int = Field(5000, ge=20, description="Jets per row: generated jets compared with as many held-out real jets.")
     num_batches: int = Field(5, ge=2, description="Bootstrap batches for W1 errors.")
+    protocol: Literal["pcgen", "jetnet"] = Field(
+        "pcgen", description="FPD/KPD protocol: pcgen (fixed normalisation, disjoint batches) or jetnet (its defaults)."
+    )
+    num_splits: int = Field(5, ge=2, description="pcgen protocol: disjoint batch pairs of FPD/KPD (error = their spread).")
     efp: bool = Field(True, description="Compute EFP-based metrics (W1 EFP, FPD, KPD).")
     metrics: list[str] | None = Field(None, description="Metric names to compute; None = all for the data kind.")
     during_training: list[str] | None = Field(

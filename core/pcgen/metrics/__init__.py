@@ -1,8 +1,11 @@
-"""Evaluation: torchmetrics wrappers over jetnet's jet metrics, the protocol and the metric table.
+"""Evaluation: torchmetrics jet and shower metrics, the protocol and the metric table.
 
-Importing this package does not import jetnet (slow); the metrics import it when they compute.
+EFPs, FPD and KPD are computed in torch (:mod:`pcgen.metrics.efp`, :mod:`pcgen.metrics.distances`);
+the W1 jet metrics call jetnet, which is imported only when they compute (it is slow to import).
 """
 
+from pcgen.metrics.distances import EFPNormalisation
+from pcgen.metrics.efp import efps
 from pcgen.metrics.evaluate import (
     TRUTH_ROW,
     MetricTable,
@@ -23,7 +26,6 @@ from pcgen.metrics.jet_metrics import (
     W1M,
     W1P,
     JetPairMetric,
-    fpd_sample_range,
     jet_efps,
     prepare_jets,
     relative_jet_mass,
@@ -56,6 +58,7 @@ __all__ = [
     "W1EFP",
     "W1M",
     "W1P",
+    "EFPNormalisation",
     "JetPairMetric",
     "MetricTable",
     "ShowerPairMetric",
@@ -68,9 +71,9 @@ __all__ = [
     "W1RadialProfile",
     "bootstrap_w1",
     "compute_metric",
+    "efps",
     "evaluate",
     "format_entry",
-    "fpd_sample_range",
     "infer_num_layers",
     "jet_efps",
     "metric_options",

@@ -128,7 +128,8 @@ def _contract(graph: Graph, z: Tensor, powers: Sequence[Tensor], memo: dict[tupl
             (first, first_symbol), (second, second_symbol) = links
             key = ("pair", *sorted((first_symbol, second_symbol), key=str), weighted_symbol)
 
-            def pair(first: Tensor = first, second: Tensor = second, u: int = u, v: int = v, x: int = x) -> Tensor:
+            def pair(first: Tensor = first, second: Tensor = second, weighted: Tensor = weighted, u: int = u, v: int = v,
+                     x: int = x) -> Tensor:
                 return torch.bmm(_oriented(first, u, v) * weighted[:, None, :], _oriented(second, v, x))
 
             product = _memoised(memo, key, pair, first_symbol, second_symbol, weighted_symbol)

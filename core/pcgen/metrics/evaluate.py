@@ -2,8 +2,11 @@
 
 :func:`evaluate` compares generated jets with held-out real jets and, as the papers' "Truth" row,
 real jets with a second, independent set of real jets (``reference``): the truth row is the floor a
-perfect model would reach with this many jets. Use :func:`split_reference` to cut the held-out set
-into two disjoint halves (``real``, ``reference``); the model is then compared with ``real``.
+perfect model would reach with this many jets. Every row uses the same number of jets (recorded in
+the table). Use :func:`split_reference` to cut the held-out set into two disjoint halves (``real``,
+``reference``); the model is then compared with ``real``. FPD and KPD normalise the EFPs with one
+:class:`~pcgen.metrics.distances.EFPNormalisation` for all rows (pass the training split's, see
+:func:`efp_normalisation`; without one it is measured on ``real``).
 """
 
 from __future__ import annotations
@@ -21,7 +24,8 @@ from rich.table import Table
 
 from pcgen.config import EvalConfig
 from pcgen.data.pointclouds import PointClouds
-from pcgen.metrics.jet_metrics import EFP_METRICS
+from pcgen.metrics.distances import EFPNormalisation
+from pcgen.metrics.jet_metrics import EFP_METRICS, jet_efps, prepare_jets
 from pcgen.metrics.numbers import NAN_NOTE, format_entry
 from pcgen.metrics.shower_metrics import SHOWER_LABELS, SHOWER_METRICS
 from pcgen.specs import MetricSpec
@@ -34,6 +38,11 @@ LABELS = {"w1m": "W1M", "w1p": "W1P pTrel", "w1efp": "W1EFP", "fpd": "FPD", "kpd
 """Column titles of the known metrics; other metrics are titled by their upper-cased name."""
 
 _SUPERSCRIPT = str.maketrans("-0123456789", "⁻⁰¹²³⁴⁵⁶⁷⁸⁹")
+
+PHYSICS_DISTANCES = ("fpd", "kpd")
+"""Metrics that follow ``eval.protocol`` (and take the EFP normalisation)."""
+PCGEN_PROTOCOL_SCALES = {"fpd": 1e3, "kpd": 1e3}
+"""Display scales of FPD and KPD by pcgen's protocol (its values are larger than jetnet's)."""
 
 Entry = tuple[float, float]
 
@@ -64,13 +73,18 @@ class MetricTable:
 
     Values are stored in natural units; ``scales[metric]`` multiplies them for display. ``columns``
     are the headline metrics in display order; rows may hold more entries (e.g. W1P per feature,
-    ``"w1p_eta_rel"``), listed by :attr:`all_columns`.
+    ``"w1p_eta_rel"``), listed by :attr:`all_columns`. ``counts[row]`` is ``(real, compared)``: how many
+    clouds of each side the row used (``count_label`` names them); ``protocol`` describes how the
+    values were measured (FPD/KPD protocol, batch sizes, EFP normalisation).
     """
 
     rows: dict[str, dict[str, Entry]] = field(default_factory=dict)
     scales: dict[str, float] = field(default_factory=dict)
     columns: list[str] = field(default_factory=list)
     labels: dict[str, str] = field(default_factory=dict)
+    counts: dict[str, tuple[int, int]] = field(default_factory=dict)
+    count_label: str = "jets"
+    protocol: dict[str, Any] = field(default_factory=dict)
 
     @property
     def all_columns(self) -> list[str]:
@@ -92,14 +106,23 @@ class MetricTable:
         scale = self.scales.get(metric, 1.0)
         return format_entry(entry[0] * scale, entry[1] * scale)
 
+    def count(self, row: str) -> str:
+        """How many clouds a row used: ``"5000"`` (both sides), ``"5000 vs 3000"`` or "—"."""
+        if row not in self.counts:
+            return "—"
+        real, other = self.counts[row]
+        return f"{real}" if real == other else f"{real} vs {other}"
+
     def to_markdown(self, columns: list[str] | None = None) -> str:
-        """A GitHub-flavoured markdown table of the scaled values."""
+        """A GitHub-flavoured markdown table of the scaled values, with the clouds each row used."""
         columns = self.columns if columns is None else columns
         lines = [
-            "| " + " | ".join(["Model", *(self.header(m) for m in columns)]) + " |",
-            "|" + "---|" * (len(columns) + 1),
+            "| " + " | ".join(["Model", self.count_label.capitalize(), *(self.header(m) for m in columns)]) + " |",
+            "|" + "---|" * (len(columns) + 2),
         ]
-        lines += ["| " + " | ".join([row, *(self.cell(row, m) for m in columns)]) + " |" for row in self.rows]
+        lines += [
+            "| " + " | ".join([row, self.count(row), *(self.cell(row, m) for m in columns)]) + " |" for row in self.rows
+        ]
         if self.has_nan(columns):
             lines += ["", NAN_NOTE]
         return "\n".join(lines)
@@ -113,16 +136,20 @@ class MetricTable:
         columns = self.columns if columns is None else columns
         table = Table(title=title, caption=NAN_NOTE if self.has_nan(columns) else None)
         table.add_column("Model", style="bold")
+        table.add_column(self.count_label.capitalize(), justify="right")
         for metric in columns:
             table.add_column(self.header(metric), justify="right")
         for row in self.rows:
-            table.add_row(row, *(self.cell(row, m) for m in columns))
+            table.add_row(row, self.count(row), *(self.cell(row, m) for m in columns))
         return table
 
     def add_rows(self, other: MetricTable) -> MetricTable:
         """Add ``other``'s rows that this table lacks (e.g. another model's; a shared truth row is kept once)."""
         for name, row in other.rows.items():
-            self.rows.setdefault(name, row)
+            if name not in self.rows:
+                self.rows[name] = row
+                if name in other.counts:
+                    self.counts[name] = other.counts[name]
         return self
 
     def to_dict(self) -> dict[str, Any]:
@@ -130,9 +157,12 @@ class MetricTable:
         rows = {r: {m: [_json_float(v), _json_float(e)] for m, (v, e) in row.items()} for r, row in self.rows.items()}
         return {
             "rows": rows,
+            "counts": {r: list(c) for r, c in self.counts.items()},
+            "count_label": self.count_label,
             "scales": dict(self.scales),
             "columns": list(self.columns),
             "labels": dict(self.labels),
+            "protocol": dict(self.protocol),
         }
 
     @classmethod
@@ -144,6 +174,9 @@ class MetricTable:
             scales={m: float(s) for m, s in data.get("scales", {}).items()},
             columns=list(data.get("columns", [])),
             labels=dict(data.get("labels", {})),
+            counts={r: (int(c[0]), int(c[1])) for r, c in data.get("counts", {}).items()},
+            count_label=str(data.get("count_label", "jets")),
+            protocol=dict(data.get("protocol", {})),
         )
 
 
@@ -163,6 +196,49 @@ def _from_json(x: float | None) -> float:
 def split_reference(heldout: PointClouds, seed: int = 0) -> tuple[PointClouds, PointClouds]:
     """Two disjoint random halves ``(real, reference)`` of a held-out set, for the truth row."""
     return heldout.split(0.5, seed)
+
+
+@dataclass
+class EvalSets:
+    """What ``pcgen eval`` compares: ``real`` vs ``fake`` (the model row) and ``real`` vs ``truth`` (the
+    truth row, if any), each ``jets`` clouds, and ``notes`` saying where each set comes from."""
+
+    real: PointClouds
+    fake: PointClouds
+    truth: PointClouds | None
+    jets: int
+    notes: list[str]
+
+
+def eval_sets(
+    fake: PointClouds, reference: PointClouds, truth: PointClouds | None, n: int, names: tuple[str, str, str | None]
+) -> EvalSets:
+    """The sets of ``pcgen eval``: ``n`` clouds per row (fewer only when a file has fewer, which a note
+    says). Without a ``truth`` file the reference is split: its first ``n`` clouds are compared with
+    the model, the next ``n`` form the truth row (with fewer than ``2 n``, two equal halves).
+    ``names`` are the (samples, reference, truth) file names for the notes."""
+    samples_name, reference_name, truth_name = names
+    notes = []
+    if truth is not None:
+        jets = min(n, len(fake), len(reference), len(truth))
+        sources = f"{truth_name} [0:{jets}]"
+    else:
+        jets = min(n, len(fake), len(reference) // 2)
+        if len(reference) < 2 * min(n, len(fake)):
+            notes.append(f"{reference_name} has {len(reference)} clouds, fewer than 2 × {min(n, len(fake))}: "
+                         f"split into two halves of {jets} (no --truth file given)")
+        sources = f"{reference_name} [{jets}:{2 * jets}]"
+    if jets < n:
+        sizes = {samples_name: len(fake), reference_name: len(reference)}
+        if truth is not None and truth_name is not None:
+            sizes[truth_name] = len(truth)
+        notes.append(f"{jets} clouds per row, not the {n} asked for (" + ", ".join(f"{k}: {v}" for k, v in sizes.items())
+                     + ")")
+    real = reference.subset(slice(0, jets))
+    truth_set = truth.subset(slice(0, jets)) if truth is not None else reference.subset(slice(jets, 2 * jets))
+    notes.append(f"model row: {jets} generated ({samples_name} [0:{jets}]) vs {jets} real ({reference_name} [0:{jets}])")
+    notes.append(f"truth row: {jets} real ({sources}) vs the same {jets} real")
+    return EvalSets(real, fake.subset(slice(0, jets)), truth_set if jets > 0 else None, jets, notes)
 
 
 def metrics_for_kind(registry: Any, kind: str) -> list[MetricSpec]:
@@ -194,9 +270,44 @@ def select_specs(specs: list[MetricSpec], config: EvalConfig) -> list[MetricSpec
     return [s for s in specs if config.efp or s.name not in EFP_METRICS]
 
 
-def metric_options(config: EvalConfig) -> dict[str, dict[str, Any]]:
-    """Factory options per metric name implied by the config (bootstrap batches of the W1s)."""
-    return {name: {"num_batches": config.num_batches} for name in W1_METRICS}
+def metric_options(config: EvalConfig, normalisation: EFPNormalisation | None = None) -> dict[str, dict[str, Any]]:
+    """Factory options per metric name implied by the config (bootstrap batches of the W1s, the FPD/KPD
+    protocol and, for pcgen's protocol, the EFP normalisation)."""
+    options: dict[str, dict[str, Any]] = {name: {"num_batches": config.num_batches} for name in W1_METRICS}
+    for name in PHYSICS_DISTANCES:
+        options[name] = {"protocol": config.protocol, "num_splits": config.num_splits}
+        if config.protocol == "pcgen" and normalisation is not None:
+            options[name]["normalisation"] = normalisation
+    return options
+
+
+def efp_normalisation(clouds: PointClouds, source: str) -> EFPNormalisation:
+    """The FPD/KPD feature normalisation measured on ``clouds`` (jets; e.g. the training split),
+    ``source`` saying which they are."""
+    return EFPNormalisation.from_features(jet_efps(prepare_jets(clouds.points, clouds.mask)), source)
+
+
+def protocol_description(config: EvalConfig, jets: int, normalisation: EFPNormalisation | None) -> dict[str, Any]:
+    """How FPD and KPD were measured, for metrics.json and ``pcgen eval --json``."""
+    if config.protocol == "jetnet":
+        return {
+            "fpd_kpd": "jetnet",
+            "jets_per_row": jets,
+            "detail": "jetnet 0.2.5 defaults: features divided by the real set's maxima; FPD from 20 batches of each "
+            "of 10 sizes from 20,000 to 50,000 jets drawn with replacement, extrapolated linearly in 1/N "
+            "(error: fit error); KPD median of 10 batches of 5,000 drawn with replacement (error: half the "
+            "16-84 % spread)",
+        }
+    return {
+        "fpd_kpd": "pcgen",
+        "jets_per_row": jets,
+        "num_splits": config.num_splits,
+        "batch_size": jets // config.num_splits,
+        "detail": f"each EFP mapped to a standard normal by fixed quantiles (efp_normalisation); {config.num_splits} disjoint batch pairs of "
+        f"{jets // config.num_splits} jets; value = mean over pairs (FPD not extrapolated, KPD unbiased), "
+        "error = standard error of that mean",
+        "efp_normalisation": normalisation.to_dict() if normalisation is not None else None,
+    }
 
 
 def evaluate(
@@ -209,26 +320,38 @@ def evaluate(
     *,
     model_name: str = "model",
     options: dict[str, dict[str, Any]] | None = None,
+    normalisation: EFPNormalisation | None = None,
 ) -> MetricTable:
     """Metric table with a ``"truth"`` row (``real`` vs ``reference``, if given) and a ``model_name``
     row (``real`` vs ``fake``).
 
     ``real`` and ``reference`` must be independent sets of real jets (e.g. the two halves of the
-    held-out set, see :func:`split_reference`). Each set is cut to ``config.num_jets`` jets (a seeded
-    random subset) if larger. ``options[name]`` overrides factory keywords of one metric.
+    held-out set, see :func:`split_reference`). Every set is cut to the same number of jets, the
+    smallest of ``config.num_jets`` and the sets' sizes (a seeded random subset), so that rows are
+    comparable; ``table.counts`` records it. ``normalisation`` fixes the FPD/KPD features' scale for
+    every row (pcgen protocol; default: measured on ``real``, recorded in ``table.protocol``).
+    ``options[name]`` overrides factory keywords of one metric.
     """
     chosen = select_specs(specs, config)
-    opts = metric_options(config)
+    sets = [real, fake] + ([reference] if reference is not None else [])
+    n = min(config.num_jets, *(len(s) for s in sets))
+    real, fake = _limit(real, n), _limit(fake, n)
+    pcgen_distances = config.protocol == "pcgen" and any(s.name in PHYSICS_DISTANCES for s in chosen)
+    if pcgen_distances and normalisation is None:
+        normalisation = efp_normalisation(real, f"the {n} real jets of this table")
+    opts = metric_options(config, normalisation)
     for name, extra in (options or {}).items():
         opts[name] = {**opts.get(name, {}), **extra}
-    real, fake = _limit(real, config.num_jets), _limit(fake, config.num_jets)
-    pairs = {TRUTH_ROW: _limit(reference, config.num_jets)} if reference is not None else {}
+    pairs = {TRUTH_ROW: _limit(reference, n)} if reference is not None else {}
     pairs[model_name] = fake
     table = MetricTable(
         rows={row: {} for row in pairs},
-        scales={s.name: s.scale for s in chosen},
+        scales={s.name: PCGEN_PROTOCOL_SCALES.get(s.name, s.scale) if pcgen_distances else s.scale for s in chosen},
         columns=[s.name for s in chosen],
         labels={s.name: s.label for s in chosen if s.label},
+        counts={row: (n, n) for row in pairs},
+        count_label=real.kind,
+        protocol=protocol_description(config, n, normalisation) if any(s.name in EFP_METRICS for s in chosen) else {},
     )
     with _progress_bar(progress, total=len(chosen) * len(pairs)) as advance:
         for row, other in pairs.items():

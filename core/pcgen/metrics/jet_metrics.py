@@ -3,7 +3,9 @@
 The protocol (Kansal et al., arXiv:2106.11535 and arXiv:2211.10295): 1-Wasserstein distances of the
 jet mass (W1M), the particle features (W1P) and five d = 4 energy flow polynomials (W1EFP), each the
 mean ± std over ``num_batches`` random subsamples; the Fréchet and kernel physics distances (FPD,
-KPD) on the 36 EFPs with d <= 4.
+KPD) on the 36 EFPs with d <= 4, by pcgen's protocol (fixed normalisation, disjoint batch pairs;
+see :mod:`pcgen.metrics.distances`) or, with ``protocol="jetnet"``, jetnet's. The EFPs are computed
+in torch (:mod:`pcgen.metrics.efp`, equal to energyflow's), the W1 distances by jetnet.
 
 Every metric is updated with ``update(real, real_mask, fake, fake_mask)``: ``(B, N, 3)`` point clouds
 in physical units (eta_rel, phi_rel, pt_rel) and ``(B, N)`` bool masks. Before anything reaches
@@ -11,17 +13,15 @@ jetnet, padded entries are set to zero (jetnet treats zero-pT particles as paddi
 pt_rel is clipped to zero (as jetnet's ``gen_jet_corrections`` does), so padded slots never change a
 value. ``compute()`` returns ``tensor([value, error])`` in float64. Every random choice is seeded.
 
-``jetnet`` is imported lazily: importing it takes seconds.
+``jetnet`` is imported lazily (by the W1 metrics): importing it takes seconds.
 """
 
 from __future__ import annotations
 
-from abc import abstractmethod
-
 import contextlib
-import functools
 import hashlib
 import warnings
+from abc import abstractmethod
 from collections import OrderedDict
 from collections.abc import Iterator
 from typing import Any
@@ -31,6 +31,9 @@ import torch
 from torch import Tensor
 
 from pcgen.data.pointclouds import JET_FEATURES
+from pcgen.metrics import distances
+from pcgen.metrics.distances import EFPNormalisation
+from pcgen.metrics.efp import W1EFP_COLUMNS, efps
 from pcgen.metrics.pairs import CloudPairMetric
 from pcgen.specs import MetricSpec
 
@@ -38,10 +41,8 @@ PT_INDEX = 2
 """Index of pt_rel among the particle features."""
 EFP_METRICS = frozenset({"w1efp", "fpd", "kpd"})
 """Names of the metrics that need energy flow polynomials (skipped when ``eval.efp`` is False)."""
-FPD_KPD_EFPSET: list[tuple[str, int]] = [("d<=", 4)]
-"""EFPs used by FPD and KPD (36 per jet), as jetnet's ``get_fpd_kpd_jet_features``."""
-W1EFP_EFPSET: list[tuple[str, int]] = [("n==", 4), ("d==", 4), ("p==", 1)]
-"""EFPs compared by W1EFP (jetnet's default: the five prime n = 4, d = 4 graphs)."""
+PROTOCOLS = ("pcgen", "jetnet")
+"""FPD/KPD protocols: pcgen's (fixed normalisation, disjoint batches) and jetnet's defaults."""
 
 _EFP_CACHE: OrderedDict[str, np.ndarray] = OrderedDict()
 _EFP_CACHE_SIZE = 8
@@ -102,44 +103,24 @@ def _quiet() -> Iterator[None]:
         yield
 
 
-def jet_efps(jets: np.ndarray, efp_jobs: int | None = None) -> np.ndarray:
-    """The 36 EFPs with d <= 4 of prepared jets (``jetnet.utils.efps``), cached by content.
+def jet_efps(jets: np.ndarray) -> np.ndarray:
+    """The 36 EFPs with d <= 4 of prepared (zero-padded) jets, ``(B, 36)``, equal to jetnet's
+    ``get_fpd_kpd_jet_features`` (see :func:`pcgen.metrics.efp.efps`), cached by content.
 
-    The cache (a few entries) lets the truth and model rows, and W1EFP, FPD and KPD, share the
-    costly EFPs of one set of jets.
+    The cache (a few entries) lets the truth and model rows, and W1EFP, FPD and KPD, share the EFPs
+    of one set of jets.
     """
     jets = np.ascontiguousarray(jets, dtype=np.float64)
     key = f"{jets.shape}:{hashlib.blake2b(jets.data, digest_size=16).hexdigest()}"
     if key in _EFP_CACHE:
         _EFP_CACHE.move_to_end(key)
         return _EFP_CACHE[key]
-    from jetnet import utils
-
-    efps = utils.efps(jets, efpset_args=FPD_KPD_EFPSET, efp_jobs=efp_jobs)
-    _EFP_CACHE[key] = efps
+    points = torch.from_numpy(jets)
+    values = efps(points, points[..., PT_INDEX] > 0).numpy()
+    _EFP_CACHE[key] = values
     while len(_EFP_CACHE) > _EFP_CACHE_SIZE:
         _EFP_CACHE.popitem(last=False)
-    return efps
-
-
-@functools.cache
-def _w1efp_columns() -> np.ndarray:
-    """Boolean selection of the W1EFP graphs among the d <= 4 EFPs (same values, same order)."""
-    from energyflow import EFPSet
-
-    efpset = EFPSet(*FPD_KPD_EFPSET, measure="hadr", beta=1, normed=None, coords="ptyphim")
-    return np.asarray(efpset.sel(*W1EFP_EFPSET), dtype=bool)
-
-
-def fpd_sample_range(min_samples: int, max_samples: int, available: int) -> tuple[int, int]:
-    """FPD's (min, max) batch sizes clamped to the jets available, keeping their ratio.
-
-    With enough jets this is ``(min_samples, max_samples)``; with fewer, the largest batch is all of
-    them and the smallest shrinks in proportion (5,000 jets and the defaults give 2,000 to 5,000).
-    """
-    high = max(2, min(max_samples, available))
-    low = min(min_samples, round(high * min_samples / max_samples))
-    return max(2, min(low, high - 1)), high
+    return values
 
 
 # ------------------------------------------------------------------------------------------------
@@ -253,24 +234,16 @@ class W1EFP(_BootstrappedW1):
     (identical numbers), and the subsampling repeats jetnet's, draw for draw.
     """
 
-    def __init__(
-        self,
-        num_eval_samples: int = 50_000,
-        num_batches: int = 5,
-        seed: int = 42,
-        efp_jobs: int | None = None,
-        **kwargs: Any,
-    ) -> None:
+    def __init__(self, num_eval_samples: int = 50_000, num_batches: int = 5, seed: int = 42, **kwargs: Any) -> None:
         super().__init__(num_eval_samples=num_eval_samples, num_batches=num_batches, seed=seed, **kwargs)
-        self.efp_jobs = efp_jobs
         self.per_efp: list[tuple[float, float]] = []
 
     def _value(self, real, real_mask, fake, fake_mask):  # type: ignore[no-untyped-def]
         from scipy.stats import wasserstein_distance
 
-        columns = _w1efp_columns()
-        efps1 = jet_efps(real, self.efp_jobs)[:, columns]
-        efps2 = jet_efps(fake, self.efp_jobs)[:, columns]
+        columns = list(W1EFP_COLUMNS)
+        efps1 = jet_efps(real)[:, columns]
+        efps2 = jet_efps(fake)[:, columns]
         size, rng = self._sample_size(efps1, efps2), np.random.default_rng(self.seed)
         w1s = []
         for _ in range(self.num_batches):
@@ -286,72 +259,115 @@ class W1EFP(_BootstrappedW1):
         self.per_efp = []
 
 
-class FPD(JetPairMetric):
-    """Fréchet physics distance on the d <= 4 EFPs (jetnet's ``fpd``): the value extrapolated to
-    infinitely many jets from batch sizes between ``min_samples`` and ``max_samples``, clamped to
-    the jets available (see :func:`fpd_sample_range`)."""
+class _PhysicsDistance(JetPairMetric):
+    """Shared protocol of FPD and KPD on the 36 d <= 4 EFPs.
+
+    ``protocol="pcgen"`` (default): each EFP is mapped to a standard normal by ``normalisation`` (an
+    :class:`EFPNormalisation` or its dict; fixed once per data set, from the training split; if None,
+    measured on the real jets given to ``update``, which makes the value depend on which set is real),
+    both sets are cut into ``num_splits`` disjoint batch pairs of ``min(real, fake) // num_splits`` jets,
+    and the result is the mean over the pairs ± its standard error. After ``compute()``, ``batch_size``
+    and ``split_values`` describe the batches. ``protocol="jetnet"``: jetnet's ``fpd``/``kpd`` with the
+    jetnet options of the subclass (defaults: jetnet's own).
+    """
 
     def __init__(
         self,
+        protocol: str = "pcgen",
+        normalisation: EFPNormalisation | dict[str, Any] | None = None,
+        num_splits: int = 5,
+        seed: int = 42,
+        **kwargs: Any,
+    ) -> None:
+        super().__init__(**kwargs)
+        if protocol not in PROTOCOLS:
+            raise ValueError(f"protocol must be one of {PROTOCOLS}, got {protocol!r}")
+        if num_splits < 2:
+            raise ValueError(f"num_splits must be at least 2 (the error is their spread), got {num_splits}")
+        if isinstance(normalisation, dict):
+            normalisation = EFPNormalisation.from_dict(normalisation)
+        self.protocol, self.normalisation, self.num_splits, self.seed = protocol, normalisation, num_splits, seed
+        self.batch_size = 0
+        self.split_values: tuple[float, ...] = ()
+
+    def _value(self, real, real_mask, fake, fake_mask):  # type: ignore[no-untyped-def]
+        x, y = jet_efps(real), jet_efps(fake)
+        if self.protocol == "jetnet":
+            return self._jetnet(x, y)
+        norm = self.normalisation or EFPNormalisation.from_features(x, "the real jets of this comparison")
+        result = distances.split_distance(norm.apply(x), norm.apply(y), self._distance, self.num_splits, self.seed)
+        self.batch_size, self.split_values = result.batch_size, result.values
+        return result.value, result.error
+
+    @staticmethod
+    @abstractmethod
+    def _distance(x: Tensor, y: Tensor) -> float:
+        """The distance of one batch pair of normalised features."""
+
+    @abstractmethod
+    def _jetnet(self, x: np.ndarray, y: np.ndarray) -> tuple[float, float]:
+        """jetnet's (value, error) on raw EFPs."""
+
+
+class FPD(_PhysicsDistance):
+    """Fréchet physics distance on the d <= 4 EFPs (see :class:`_PhysicsDistance` for the protocols).
+
+    pcgen protocol: the Fréchet distance of one batch pair of ``batch_size`` jets, not extrapolated (it
+    includes a positive bias of order 1/batch_size, equal for rows with equal batch sizes). jetnet
+    protocol: ``jetnet.evaluation.fpd`` with ``min_samples``, ``max_samples``, ``num_batches`` and
+    ``num_points`` (its defaults), batches drawn with replacement, extrapolated linearly in 1/N.
+    """
+
+    def __init__(
+        self,
+        protocol: str = "pcgen",
+        normalisation: EFPNormalisation | dict[str, Any] | None = None,
+        num_splits: int = 5,
+        seed: int = 42,
         min_samples: int = 20_000,
         max_samples: int = 50_000,
         num_batches: int = 20,
         num_points: int = 10,
-        seed: int = 42,
-        efp_jobs: int | None = None,
         **kwargs: Any,
     ) -> None:
-        super().__init__(**kwargs)
+        super().__init__(protocol, normalisation, num_splits, seed, **kwargs)
         if not 2 <= min_samples <= max_samples:
             raise ValueError(f"need 2 <= min_samples <= max_samples, got {min_samples}, {max_samples}")
         self.min_samples, self.max_samples = min_samples, max_samples
         self.num_batches, self.num_points = num_batches, num_points
-        self.seed, self.efp_jobs = seed, efp_jobs
 
-    def _value(self, real, real_mask, fake, fake_mask):  # type: ignore[no-untyped-def]
-        from jetnet.evaluation import gen_metrics
+    _distance = staticmethod(distances.frechet_distance)
 
-        x, y = jet_efps(real, self.efp_jobs), jet_efps(fake, self.efp_jobs)
-        low, high = fpd_sample_range(self.min_samples, self.max_samples, _available(x, y))
-        return gen_metrics.fpd(
-            x,
-            y,
-            min_samples=low,
-            max_samples=high,
-            num_batches=self.num_batches,
-            num_points=self.num_points,
-            seed=self.seed,
-        )
+    def _jetnet(self, x: np.ndarray, y: np.ndarray) -> tuple[float, float]:
+        return distances.jetnet_fpd(x, y, self.min_samples, self.max_samples, self.num_batches, self.num_points,
+                                    self.seed)
 
 
-class KPD(JetPairMetric):
-    """Kernel physics distance on the d <= 4 EFPs (jetnet's ``kpd``): median ± half the 16-84 %
-    spread of the unbiased polynomial-kernel MMD over ``num_batches`` batches of
-    ``min(batch_size, jets available)`` jets. ``num_threads`` is passed to jetnet (None: serial)."""
+class KPD(_PhysicsDistance):
+    """Kernel physics distance on the d <= 4 EFPs: the unbiased squared MMD with the polynomial kernel
+    ``(x.y / 36 + 1)^4`` (see :class:`_PhysicsDistance` for the protocols). jetnet protocol:
+    ``jetnet.evaluation.kpd`` (serial path) with ``num_batches`` batches of ``batch_size`` jets drawn
+    with replacement; median ± half the 16-84 % spread."""
 
     def __init__(
         self,
+        protocol: str = "pcgen",
+        normalisation: EFPNormalisation | dict[str, Any] | None = None,
+        num_splits: int = 5,
+        seed: int = 42,
         num_batches: int = 10,
         batch_size: int = 5_000,
-        seed: int = 42,
-        num_threads: int | None = None,
-        efp_jobs: int | None = None,
         **kwargs: Any,
     ) -> None:
-        super().__init__(**kwargs)
+        super().__init__(protocol, normalisation, num_splits, seed, **kwargs)
         if batch_size < 2 or num_batches < 1:
             raise ValueError("batch_size must be >= 2 and num_batches >= 1")
-        self.num_batches, self.batch_size = num_batches, batch_size
-        self.seed, self.num_threads, self.efp_jobs = seed, num_threads, efp_jobs
+        self.num_batches, self.jetnet_batch_size = num_batches, batch_size
 
-    def _value(self, real, real_mask, fake, fake_mask):  # type: ignore[no-untyped-def]
-        from jetnet.evaluation import gen_metrics
+    _distance = staticmethod(distances.mmd_unbiased)
 
-        x, y = jet_efps(real, self.efp_jobs), jet_efps(fake, self.efp_jobs)
-        size = max(2, min(self.batch_size, _available(x, y)))
-        return gen_metrics.kpd(
-            x, y, num_batches=self.num_batches, batch_size=size, seed=self.seed, num_threads=self.num_threads
-        )
+    def _jetnet(self, x: np.ndarray, y: np.ndarray) -> tuple[float, float]:
+        return distances.jetnet_kpd(x, y, self.num_batches, self.jetnet_batch_size, self.seed)
 
 
 JET_METRICS: list[MetricSpec] = [

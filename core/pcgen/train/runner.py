@@ -133,7 +133,7 @@ def final_evaluation(trainer: Trainer, console: Console, show_progress: bool = T
     A model with several sampling variants gets one row (and one samples file) per variant.
     """
     from pcgen.data.store import write_pointclouds
-    from pcgen.metrics.evaluate import evaluate, metrics_for_kind
+    from pcgen.metrics.evaluate import PHYSICS_DISTANCES, efp_normalisation, evaluate, metrics_for_kind, select_specs
     from pcgen.plots import figure_for_kind, multiplicity_figure
 
     run, data, spec = trainer.resolved.run, trainer.data, trainer.spec
@@ -142,6 +142,10 @@ def final_evaluation(trainer: Trainer, console: Console, show_progress: bool = T
     real = data.test.subset(slice(0, n))
     reference = data.train.subset(slice(0, n))
     specs = metrics_for_kind(trainer.registry, data.info.kind)
+    normalisation = None
+    if run.eval.protocol == "pcgen" and any(s.name in PHYSICS_DISTANCES for s in select_specs(specs, run.eval)):
+        # FPD/KPD features: one normalisation per data set, from the whole training split (kept in metrics.json).
+        normalisation = efp_normalisation(data.train, f"training split ({len(data.train)} jets)")
     fakes, table = {}, None
     for i, variant in enumerate(variants):
         name = row_name(spec.name, variants, variant)
@@ -150,7 +154,7 @@ def final_evaluation(trainer: Trainer, console: Console, show_progress: bool = T
                                                     device=trainer.device, variant=variant, progress=advance)
         write_pointclouds(fake, trainer.run_dir / ("samples.h5" if i == 0 else f"samples-{variant}.h5"))
         part = evaluate(real, fake, reference if i == 0 else None, specs, run.eval, progress=show_progress,
-                        model_name=name)
+                        model_name=name, normalisation=normalisation)
         table = part if table is None else table.add_rows(part)
         fakes[name] = fake
         trainer.log_observables(real, fake, trainer.state.step, "generated" if i == 0 else f"generated-{variant}")
