@@ -21,7 +21,6 @@ from pcgen.metrics import (
     MetricTable,
     evaluate,
     format_entry,
-    fpd_sample_range,
     jet_efps,
     prepare_jets,
     relative_jet_mass,
@@ -81,7 +80,7 @@ def arrays(real: PointClouds, fake: PointClouds) -> tuple[np.ndarray, np.ndarray
 @pytest.fixture(scope="module")
 def efps(arrays: tuple[np.ndarray, np.ndarray]) -> tuple[np.ndarray, np.ndarray]:
     """The d <= 4 EFPs (checked against jetnet's FPD/KPD features in test_jet_efps_equal_jetnet)."""
-    return jet_efps(arrays[0], efp_jobs=1), jet_efps(arrays[1], efp_jobs=1)
+    return jet_efps(arrays[0]), jet_efps(arrays[1])
 
 
 # ------------------------------------------------------------------------------------------------
@@ -117,7 +116,7 @@ def test_w1efp_equals_jetnet(real, fake, arrays, monkeypatch):
     few = 120  # EFPs are slow: compare on a part of the sets
     monkeypatch.setattr(gen_metrics, "rng", np.random.default_rng(SEED))
     means, stds = gen_metrics.w1efp(arrays[0][:few], arrays[1][:few], num_eval_samples=few, num_batches=3, efp_jobs=1)
-    metric = W1EFP(num_batches=3, seed=SEED, efp_jobs=1)
+    metric = W1EFP(num_batches=3, seed=SEED)
     metric.update(*tensors(real.subset(slice(few))), *tensors(fake.subset(slice(few))))
     np.testing.assert_allclose(metric.compute().numpy(), [means.mean(), stds.mean()], rtol=1e-10)
     np.testing.assert_allclose(np.array(metric.per_efp), np.c_[means, stds], rtol=1e-10)
@@ -127,23 +126,25 @@ def test_jet_efps_equal_jetnet(arrays):
     from jetnet.evaluation import gen_metrics
 
     jets = arrays[0][:40]
-    np.testing.assert_array_equal(jet_efps(jets, efp_jobs=1), gen_metrics.get_fpd_kpd_jet_features(jets, efp_jobs=1))
+    np.testing.assert_allclose(jet_efps(jets), gen_metrics.get_fpd_kpd_jet_features(jets, efp_jobs=1), rtol=1e-10)
     assert jet_efps(jets) is jet_efps(jets.copy())  # cached by content
 
 
-def test_fpd_equals_jetnet(real, fake, efps):
+def test_fpd_with_jetnet_options_equals_jetnet(real, fake, efps):
     from jetnet.evaluation import gen_metrics
 
-    low, high = fpd_sample_range(20_000, 50_000, FAKE_JETS)
-    expected = gen_metrics.fpd(*efps, min_samples=low, max_samples=high, seed=SEED)
-    np.testing.assert_allclose(value_of(FPD, real, fake, seed=SEED, efp_jobs=1), expected, rtol=1e-10)
+    options = {"min_samples": 100, "max_samples": 250, "num_batches": 5, "num_points": 4, "seed": SEED}
+    expected = gen_metrics.fpd(*efps, **options)
+    value, error = value_of(FPD, real, fake, protocol="jetnet", **options)
+    assert value == pytest.approx(expected[0], rel=1e-6) and error == pytest.approx(expected[1], rel=1e-4)
 
 
-def test_kpd_equals_jetnet(real, fake, efps):
+def test_kpd_with_jetnet_options_equals_jetnet(real, fake, efps):
     from jetnet.evaluation import gen_metrics
 
     expected = gen_metrics.kpd(*efps, num_batches=4, batch_size=FAKE_JETS, seed=SEED)
-    np.testing.assert_allclose(value_of(KPD, real, fake, num_batches=4, seed=SEED, efp_jobs=1), expected, rtol=1e-10)
+    value = value_of(KPD, real, fake, protocol="jetnet", num_batches=4, batch_size=FAKE_JETS, seed=SEED)
+    np.testing.assert_allclose(value, expected, rtol=1e-6)
 
 
 def test_relative_mass_equals_jetnet(real, arrays):
@@ -162,7 +163,7 @@ def test_relative_mass_equals_jetnet(real, arrays):
 def test_padded_garbage_changes_nothing(metric_class, real):
     clean, dirty = make_jets(200, seed=3), make_jets(200, seed=3, garbage=True)
     assert not np.array_equal(clean.points, dirty.points, equal_nan=True)
-    options = {"num_batches": 3} if metric_class is not FPD else {}
+    options = {"num_batches": 3} if metric_class not in (FPD, KPD) else {}
     base = value_of(metric_class, real, clean, **options)
     np.testing.assert_array_equal(value_of(metric_class, real, dirty, **options), base)
     swapped = value_of(metric_class, dirty, real, **options)
@@ -246,8 +247,8 @@ def test_identical_sets_are_close_to_zero(real):
     shifted = value_of(W1M, real, make_jets(REAL_JETS, seed=9, eta_scale=1.3))
     assert same[0] < independent[0] + 3 * independent[1]
     assert shifted[0] > 5 * same[0]
-    fpd = value_of(FPD, real, real)
-    assert fpd[0] < 2 * fpd[1] + 1e-4
+    kpd = value_of(KPD, real, real)  # unbiased: zero within its error
+    assert abs(kpd[0]) < 3 * kpd[1]
 
 
 def test_shifted_fake_gives_larger_w1(real):
@@ -255,13 +256,6 @@ def test_shifted_fake_gives_larger_w1(real):
     for metric_class in (W1M, W1P):
         near, shifted = value_of(metric_class, real, close), value_of(metric_class, real, far)
         assert shifted[0] > near[0] + 3 * (near[1] + shifted[1]), metric_class.__name__
-
-
-def test_fpd_sample_range_is_clamped():
-    assert fpd_sample_range(20_000, 50_000, 100_000) == (20_000, 50_000)
-    assert fpd_sample_range(20_000, 50_000, 5_000) == (2_000, 5_000)
-    low, high = fpd_sample_range(20_000, 50_000, 3)
-    assert 2 <= low < high
 
 
 def test_tiny_sets_still_give_numbers():
@@ -282,6 +276,7 @@ def sample_table() -> MetricTable:
         },
         scales={"w1m": 1e3, "kpd": 1e6},
         columns=["w1m", "kpd"],
+        counts={"truth": (5000, 5000), "iGAPT": (5000, 4000)},
     )
 
 
@@ -303,7 +298,9 @@ def test_table_markdown_and_round_trip():
     back = MetricTable.from_dict(data)
     assert back.to_markdown() == text
     assert back.rows["truth"] == table.rows["truth"] and math.isnan(back.rows["iGAPT"]["kpd"][0])
-    assert len(table.to_rich().columns) == 3
+    assert "| Model | Jets |" in text and "| truth | 5000 |" in text and "| iGAPT | 5000 vs 4000 |" in text
+    assert back.counts == table.counts
+    assert len(table.to_rich().columns) == 4
 
 
 def test_evaluate_without_efps(real, fake):
@@ -332,9 +329,28 @@ def test_evaluate_with_efps_and_progress(capsys):
     table = evaluate(real, make_jets(200, seed=11), reference, JET_METRICS, config, progress=True)
     assert table.columns == ["w1m", "w1p", "w1efp", "fpd", "kpd"]
     assert all(np.isfinite(table.rows[r][m]).all() for r in table.rows for m in table.columns)
-    assert table.scales == {"w1m": 1e3, "w1p": 1e3, "w1efp": 1e5, "fpd": 1e3, "kpd": 1e6} | {
+    assert table.scales == {"w1m": 1e3, "w1p": 1e3, "w1efp": 1e5, "fpd": 1e3, "kpd": 1e3} | {
         f"w1p_{f}": 1e3 for f in ("eta_rel", "phi_rel", "pt_rel")
     }
+    assert table.counts == {TRUTH_ROW: (120, 120), "model": (120, 120)}
+    protocol = table.to_dict()["protocol"]
+    assert protocol["fpd_kpd"] == "pcgen" and protocol["batch_size"] == 24 and protocol["jets_per_row"] == 120
+    assert "120 real jets" in protocol["efp_normalisation"]["source"]
+
+
+def test_evaluate_uses_one_size_and_one_normalisation_for_all_rows():
+    from pcgen.metrics.evaluate import efp_normalisation
+
+    real, fake, reference = make_jets(150, seed=12), make_jets(90, seed=13), make_jets(200, seed=14)
+    norm = efp_normalisation(make_jets(300, seed=15), "toy training split")
+    config = EvalConfig(num_jets=1000, num_batches=2, metrics=["fpd", "kpd"])
+    table = evaluate(real, fake, reference, JET_METRICS, config, progress=False, normalisation=norm)
+    assert table.counts == {TRUTH_ROW: (90, 90), "model": (90, 90)}  # the smallest set fixes every row
+    assert table.protocol["efp_normalisation"]["source"] == "toy training split"
+    alone = evaluate(real, fake, None, JET_METRICS, config, progress=False, normalisation=norm)
+    assert alone.rows["model"] == table.rows["model"]  # the truth row does not change the model row
+    jetnet = evaluate(real, fake, None, JET_METRICS, config.model_copy(update={"protocol": "jetnet"}), progress=False)
+    assert jetnet.protocol["fpd_kpd"] == "jetnet" and jetnet.scales["fpd"] == 1e3 and jetnet.scales["kpd"] == 1e6
 
 
 def test_add_rows_keeps_a_shared_truth_row_once_and_adds_the_others() -> None:
