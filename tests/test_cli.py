@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import json
+
 from pathlib import Path
 
 import pytest
@@ -77,9 +79,38 @@ def test_run_sample_eval_end_to_end(tmp_path: Path) -> None:
     assert result.exit_code == 2 and "no sampling variant 'nope'" in result.stderr.replace("\n", " ")
 
     result = invoke("eval", "--samples", str(samples), "--reference", str(data), "--n", "100", "--no-efp",
-                    "--markdown", str(tmp_path / "table.md"))
+                    "--markdown", str(tmp_path / "table.md"), "--json", str(tmp_path / "table.json"))
     assert result.exit_code == 0, result.stderr
-    assert "W1M" in (tmp_path / "table.md").read_text()
+    assert "W1M" in (tmp_path / "table.md").read_text() and "| truth | 100 |" in (tmp_path / "table.md").read_text()
+    written = json.loads((tmp_path / "table.json").read_text())
+    assert written["counts"] == {"truth": [100, 100], "s": [100, 100]} and "w1m" in written["rows"]["s"]
+    said = " ".join(result.stderr.split())
+    assert "model row: 100 generated (s.h5 [0:100]) vs 100 real (jets.h5 [0:100])" in said
+    assert "truth row: 100 real (jets.h5 [100:200]) vs the same 100 real" in said
+
+    # More asked for than the samples hold: said, not silently halved; FPD/KPD by both protocols.
+    for extra in ([], ["--jetnet-protocol"]):
+        result = invoke("eval", "--samples", str(samples), "--reference", str(data), "--n", "150",
+                        "--json", str(tmp_path / "efp.json"), *extra)
+        assert result.exit_code == 0, result.stderr
+        said = " ".join(result.stderr.split())
+        assert "120 clouds per row, not the 150 asked for (s.h5: 120, jets.h5: 400)" in said
+        written = json.loads((tmp_path / "efp.json").read_text())
+        assert written["counts"]["truth"] == [120, 120] and set(written["rows"]["s"]) >= {"fpd", "kpd"}
+        assert written["protocol"]["fpd_kpd"] == ("jetnet" if extra else "pcgen")
+        if not extra:
+            assert "measured on all 400 jets of jets.h5" in said
+            assert written["protocol"]["efp_normalisation"]["num_jets"] == 400
+    # A run's (here: the last table's) stored normalisation is reused; a file without one is refused.
+    stored = {"quantiles": [[0.0] * 36, [1.0] * 36], "source": "stored training split", "num_jets": 7}
+    (tmp_path / "pcgen.json").write_text(json.dumps({"protocol": {"efp_normalisation": stored}}))
+    result = invoke("eval", "--samples", str(samples), "--reference", str(data), "--n", "100", "--efp-normalisation",
+                    str(tmp_path / "pcgen.json"))
+    assert result.exit_code == 0, result.stderr
+    assert "FPD/KPD EFP normalisation: stored training split" in " ".join(result.stderr.split())
+    result = invoke("eval", "--samples", str(samples), "--reference", str(data), "--efp-normalisation",
+                    str(tmp_path / "table.md"))
+    assert result.exit_code == 2 and "no EFP normalisation in it" in " ".join(result.stderr.split())
 
 
 def test_compare_trains_each_model_alike_and_writes_one_table(tmp_path: Path) -> None:

@@ -15,7 +15,7 @@ from pcgen.metrics.distances import EFPNormalisation, jetnet_fpd, jetnet_kpd, sp
 from pcgen.metrics.efp import CONNECTED_GRAPHS, DISCONNECTED_PRODUCTS, NUM_EFPS, W1EFP_COLUMNS, efps
 from pcgen.metrics.jet_metrics import FPD, KPD, prepare_jets
 
-from tests.toydata import toy_jets
+from toydata import toy_jets
 
 pytestmark = pytest.mark.filterwarnings("ignore:Recommended number:RuntimeWarning")
 
