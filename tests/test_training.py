@@ -167,3 +167,16 @@ def test_a_models_own_generator_loss_is_added_and_logged() -> None:
     assert "loss/pull" in first
     assert recipe.training_step(batch, 1, 0.0)["loss/pull"] < first["loss/pull"]  # the term is optimised
     assert "loss/pull" not in recipe.training_step(batch, 2, 0.0)
+
+
+def test_final_evaluation_stores_the_training_splits_efp_normalisation(registry, tmp_path: Path) -> None:
+    overrides = quick_overrides(2, **{"eval.efp": "true", "eval.metrics": '["w1m", "fpd", "kpd"]'})
+    cfg = load_config(None, overrides + ['name="efp"', f'run_dir="{tmp_path}"'], registry, plugin="igapt")
+    run_dir = execute(cfg, registry, show_progress=False).run_dir
+    stored = json.loads((run_dir / "metrics.json").read_text())
+    assert stored["counts"] == {"truth": [100, 100], "igapt": [100, 100]}
+    protocol = stored["protocol"]
+    assert protocol["fpd_kpd"] == "pcgen" and protocol["batch_size"] == 20
+    normalisation = protocol["efp_normalisation"]
+    assert normalisation["source"].startswith("training split") and normalisation["num_jets"] > 100
+    assert "| Jets |" in (run_dir / "metrics.md").read_text()
