@@ -96,8 +96,13 @@ class EFPNormalisation:
 
 def frechet_distance(x: Tensor | np.ndarray, y: Tensor | np.ndarray) -> float:
     """Fréchet distance of Gaussians fitted to ``x (B1, F)`` and ``y (B2, F)`` (unbiased covariances)."""
-    x, y = _array(x), _array(y)
-    return _frechet(x.mean(0), np.cov(x, rowvar=False), y.mean(0), np.cov(y, rowvar=False))
+    with cpu_threads(1):  # torch, single-threaded: numpy's threaded BLAS crawls on a busy CPU
+        moments = [(t.mean(0).numpy(), torch.cov(t.T).numpy()) for t in (_tensor(x), _tensor(y))]
+    return _frechet(*moments[0], *moments[1])
+
+
+def _tensor(x: Tensor | np.ndarray) -> Tensor:
+    return torch.as_tensor(x).detach().to("cpu", torch.float64)
 
 
 def _array(x: Tensor | np.ndarray) -> np.ndarray:
@@ -227,12 +232,14 @@ def _draw_counts(rng: np.random.Generator, population: int, size: int) -> np.nda
     return np.bincount(rng.choice(population, size=size), minlength=population).astype(np.float64)
 
 
-def _resampled_moments(x: np.ndarray, counts: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    """Mean and unbiased covariance of the sample that draws row ``i`` of ``x`` ``counts[i]`` times."""
-    n = counts.sum()
-    mean = counts @ x / n
-    second = (x.T * counts) @ x
-    return mean, (second - n * np.outer(mean, mean)) / (n - 1)
+def _resampled_moments(x: Tensor, counts: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Mean and unbiased covariance of the sample that draws row ``i`` of ``x`` ``counts[i]`` times (in
+    torch: numpy's threaded BLAS is many times slower for this product on a busy CPU)."""
+    weights = torch.from_numpy(counts)
+    n = float(counts.sum())
+    mean = weights @ x / n
+    second = (x.T * weights) @ x
+    return mean.numpy(), ((second - n * torch.outer(mean, mean)) / (n - 1)).numpy()
 
 
 def _frechet_jetnet(mu1: np.ndarray, sigma1: np.ndarray, mu2: np.ndarray, sigma2: np.ndarray) -> float:
@@ -263,16 +270,17 @@ def jetnet_fpd(
     size fitted linearly in 1/N; returns the intercept and its fit error."""
     from scipy.optimize import curve_fit
 
-    x, y = (t.numpy() for t in jetnet_normalise(real, gen))
+    x, y = jetnet_normalise(real, gen)
     sizes = (1 / np.linspace(1.0 / min_samples, 1.0 / max_samples, num_points)).astype("int32")
     rng = np.random.default_rng(seed)
     means = []
-    for size in sizes:
-        values = []
-        for _ in range(num_batches):
-            counts_x, counts_y = _draw_counts(rng, len(x), int(size)), _draw_counts(rng, len(y), int(size))
-            values.append(_frechet_jetnet(*_resampled_moments(x, counts_x), *_resampled_moments(y, counts_y)))
-        means.append(np.mean(values))
+    with cpu_threads(1):
+        for size in sizes:
+            values = []
+            for _ in range(num_batches):
+                counts_x, counts_y = _draw_counts(rng, len(x), int(size)), _draw_counts(rng, len(y), int(size))
+                values.append(_frechet_jetnet(*_resampled_moments(x, counts_x), *_resampled_moments(y, counts_y)))
+            means.append(np.mean(values))
     params, covs = curve_fit(lambda n, a, b: a + b * n, 1 / sizes, means, bounds=([0, 0], [np.inf, np.inf]))
     return float(params[0]), float(np.sqrt(np.diag(covs)[0]))
 
