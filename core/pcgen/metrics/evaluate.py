@@ -41,8 +41,8 @@ _SUPERSCRIPT = str.maketrans("-0123456789", "⁻⁰¹²³⁴⁵⁶⁷⁸⁹")
 
 PHYSICS_DISTANCES = ("fpd", "kpd")
 """Metrics that follow ``eval.protocol`` (and take the EFP normalisation)."""
-PCGEN_PROTOCOL_SCALES = {"fpd": 1e3, "kpd": 1e3}
-"""Display scales of FPD and KPD by pcgen's protocol (its values are larger than jetnet's)."""
+JETNET_PROTOCOL_SCALES = {"fpd": 1e3, "kpd": 1e6}
+"""Display scales of FPD and KPD by jetnet's protocol (the papers' units; the specs' scales are pcgen's)."""
 
 Entry = tuple[float, float]
 
@@ -346,7 +346,8 @@ def evaluate(
     pairs[model_name] = fake
     table = MetricTable(
         rows={row: {} for row in pairs},
-        scales={s.name: PCGEN_PROTOCOL_SCALES.get(s.name, s.scale) if pcgen_distances else s.scale for s in chosen},
+        scales={s.name: JETNET_PROTOCOL_SCALES.get(s.name, s.scale) if config.protocol == "jetnet" else s.scale
+                for s in chosen},
         columns=[s.name for s in chosen],
         labels={s.name: s.label for s in chosen if s.label},
         counts={row: (n, n) for row in pairs},

@@ -376,6 +376,7 @@ JET_METRICS: list[MetricSpec] = [
                during_training=True),
     MetricSpec("w1efp", W1EFP, "jets", "W1 of five d=4 EFPs, averaged", scale=1e5),
     MetricSpec("fpd", FPD, "jets", "Frechet physics distance on d<=4 EFPs", scale=1e3),
-    MetricSpec("kpd", KPD, "jets", "Kernel physics distance on d<=4 EFPs", scale=1e6),
+    MetricSpec("kpd", KPD, "jets", "Kernel physics distance on d<=4 EFPs", scale=1e3),
 ]
-"""The JetNet-protocol metrics, with the iGAPT table's units (W1 ×1e3, W1EFP ×1e5, FPD ×1e3, KPD ×1e6)."""
+"""The JetNet metrics, with the iGAPT table's units (W1 ×1e3, W1EFP ×1e5, FPD ×1e3) and KPD ×1e3 for pcgen's
+protocol (jetnet's protocol: ×1e6, see ``evaluate.JETNET_PROTOCOL_SCALES``)."""
