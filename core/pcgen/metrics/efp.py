@@ -124,18 +124,16 @@ def _contract(graph: Graph, z: Tensor, powers: Sequence[Tensor], memo: dict[tupl
             vector, _ = vectors[u]
             vectors[u] = (vector * message, None)
         elif len(around) == 2:  # sum_v M[u, v] z_v M[v, x] -> a matrix on (u, x)
-            u, x = around
+            u, x = around  # u < x: the product is indexed [u, x], as the edge (u, x) is stored
             (first, first_symbol), (second, second_symbol) = links
-            key = ("pair", *sorted((first_symbol, second_symbol), key=str), weighted_symbol)
+            key = ("pair", first_symbol, second_symbol, weighted_symbol)  # ordered: T1 D T2 is not T2 D T1
 
             def pair(first: Tensor = first, second: Tensor = second, weighted: Tensor = weighted, u: int = u, v: int = v,
                      x: int = x) -> Tensor:
                 return torch.bmm(_oriented(first, u, v) * weighted[:, None, :], _oriented(second, v, x))
 
             product = _memoised(memo, key, pair, first_symbol, second_symbol, weighted_symbol)
-            # Stored for (min, max); symmetric when memoised (original factors only).
-            product = product if u < x else product.transpose(1, 2)
-            edge = _edge(u, x)
+            edge = (u, x)
             matrices[edge] = (matrices[edge][0] * product, None) if edge in matrices else (product, None)
         else:  # pragma: no cover - no d <= 4 graph needs it with min-degree elimination
             raise NotImplementedError(f"vertex of degree {len(around)} in {graph}")
