@@ -91,11 +91,11 @@ def test_run_sample_eval_end_to_end(tmp_path: Path) -> None:
     # More asked for than the samples hold: said, not silently halved; FPD/KPD by both protocols.
     for extra in ([], ["--jetnet-protocol"]):
         result = invoke("eval", "--samples", str(samples), "--reference", str(data), "--n", "150",
-                        "--json", str(tmp_path / "efp.json"), *extra)
+                        "--json", str(tmp_path / f"efp{len(extra)}.json"), *extra)
         assert result.exit_code == 0, result.stderr
         said = " ".join(result.stderr.split())
         assert "120 clouds per row, not the 150 asked for (s.h5: 120, jets.h5: 400)" in said
-        written = json.loads((tmp_path / "efp.json").read_text())
+        written = json.loads((tmp_path / f"efp{len(extra)}.json").read_text())
         assert written["counts"]["truth"] == [120, 120] and set(written["rows"]["s"]) >= {"fpd", "kpd"}
         assert written["protocol"]["fpd_kpd"] == ("jetnet" if extra else "pcgen")
         if not extra:
