@@ -143,10 +143,10 @@ def steps_table(args: argparse.Namespace, registry: object, pythia_us: float | N
     from pcgen.sampling import load_trained
 
     run = Path(args.checkpoint)
-    test = held_out(run, registry)
+    test, norm = held_out(run, registry)
     n = args.eval_jets
     real = test.subset(slice(1000, 1000 + n))
-    truth = spread([measure(real, test.subset(slice(a, a + n)), registry)
+    truth = spread([measure(real, test.subset(slice(a, a + n)), registry, norm)
                     for a in range(1000 + n, len(test) - n + 1, n)][:5])
     rows = [{"setting": "truth", "metrics": truth}]
     print(f"truth ({n} vs {n} held-out jets): " + fmt(truth))
@@ -159,7 +159,7 @@ def steps_table(args: argparse.Namespace, registry: object, pythia_us: float | N
                     start = time.perf_counter()
                     fake = trained.generate(n, batch_size=500, seed=2000 + seed, variant=variant)
                     seconds += time.perf_counter() - start
-                    values.append(measure(real, fake, registry))
+                    values.append(measure(real, fake, registry, norm))
                 us = seconds / (n * args.seeds) * 1e6
                 row = {"setting": f"{variant} {grid} {steps}", "variant": variant, "grid": grid, "steps": steps,
                        "us_per_jet": round(us, 1), "metrics": spread(values),

@@ -26,7 +26,8 @@ import torch
 
 from pcgen.config import EvalConfig, read_toml, resolve
 from pcgen.data.pointclouds import PointClouds
-from pcgen.metrics.evaluate import compute_metric, metric_options, metrics_for_kind
+from pcgen.metrics.evaluate import compute_metric, efp_normalisation, metric_options, metrics_for_kind
+from pcgen.metrics.distances import EFPNormalisation
 from pcgen.plugins import load_registry
 from pcgen.sampling import load_trained
 from pcgen.train.data_prep import load_clouds, prepare
@@ -34,16 +35,18 @@ from pcgen.train.data_prep import load_clouds, prepare
 METRICS = ("w1m", "w1p", "w1efp", "fpd", "kpd")
 
 
-def held_out(run: Path, registry: Any) -> PointClouds:
-    """The held-out split of a run's data, exactly as the run made it."""
+def held_out(run: Path, registry: Any) -> tuple[PointClouds, EFPNormalisation]:
+    """The held-out split of a run's data, exactly as the run made it, and the FPD/KPD feature
+    normalisation of its training split (pcgen's protocol, the same for every row)."""
     resolved = resolve(read_toml(run / "config.toml"), registry)
     spec = registry.model(resolved.run.plugin)
-    return prepare(load_clouds(resolved, registry, progress=False), resolved, spec).test
+    data = prepare(load_clouds(resolved, registry, progress=False), resolved, spec)
+    return data.test, efp_normalisation(data.train, f"training split of {run.name}'s data")
 
 
-def measure(real: PointClouds, other: PointClouds, registry: Any) -> dict[str, float]:
+def measure(real: PointClouds, other: PointClouds, registry: Any, norm: EFPNormalisation) -> dict[str, float]:
     specs = [s for s in metrics_for_kind(registry, "jets") if s.name in METRICS]
-    options = metric_options(EvalConfig(num_jets=len(real)))
+    options = metric_options(EvalConfig(num_jets=len(real)), norm)
     return {s.name: compute_metric(s, real, other, options.get(s.name, {}))[s.name][0] * s.scale for s in specs}
 
 
@@ -88,14 +91,14 @@ def main() -> None:
     torch.set_num_threads(max(1, torch.get_num_threads()))
     registry = load_registry()
     runs = [(Path(r.split(":")[0]), r.split(":")[1] if ":" in r else "last") for r in args.runs]
-    test = held_out(runs[0][0], registry)
+    test, norm = held_out(runs[0][0], registry)
     n, start = args.jets, args.offset
     real = test.subset(slice(start, start + n))
     truth_slices = [test.subset(slice(a, a + n)) for a in range(start + n, len(test) - n + 1, n)]
     result: dict[str, Any] = {"machine": f"{platform.processor() or platform.machine()}, {torch.get_num_threads()} threads",
                               "jets": n, "seeds": args.seeds, "rows": {}}
     print(f"real: held-out jets [{start}, {start + n}); truth: {len(truth_slices)} further disjoint slices of {n}")
-    result["rows"]["truth"] = {"metrics": spread([measure(real, s, registry) for s in truth_slices]),
+    result["rows"]["truth"] = {"metrics": spread([measure(real, s, registry, norm) for s in truth_slices]),
                                "pairs": len(truth_slices)}
     print("truth", result["rows"]["truth"]["metrics"])
     for run, which in runs:
@@ -106,7 +109,9 @@ def main() -> None:
             begin = time.perf_counter()
             fake = trained.generate(n, batch_size=1000, seed=1000 + seed)
             seconds += time.perf_counter() - begin
-            values.append(measure(real, fake, registry))
+            values.append(measure(real, fake, registry, norm))
+            print(f"  {run.name} {which} seed {seed}: " + "  ".join(f"{k} {v:.3g}" for k, v in values[-1].items()),
+                  flush=True)
         config = read_toml(run / "config.toml")
         row = {"metrics": spread(values), "checkpoint": which, "plugin": config["plugin"],
                "sampling_us_per_jet": round(seconds / (n * args.seeds) * 1e6, 1), "overrides": overrides,
@@ -121,7 +126,24 @@ def main() -> None:
         plot_curves(result, Path(args.figure))
     for run, out in args.card:
         row = next(r for name, r in result["rows"].items() if name.startswith(Path(run).name + " "))
-        Path(out).write_text(json.dumps(card_fields(Path(run), row, result, args.hardware, registry), indent=2) + "\n")
+        fields = card_fields(Path(run), row, result, args.hardware, registry)
+        fields["reproduce"] = reproduce_block(Path(run), row, test, norm, registry)
+        Path(out).write_text(json.dumps(fields, indent=2) + "\n")
+
+
+def reproduce_block(run: Path, row: dict[str, Any], test: PointClouds, norm: EFPNormalisation, registry: Any,
+                    jets: int = 1000, seeds: int = 5) -> dict[str, Any]:
+    """W1M and W1P at a small sample size (``pcgen sample --n 1000`` then ``pcgen eval --n 1000``), over
+    several seeds, with the truth spread at that size: what a test can check the shipped weights against."""
+    trained = load_trained(run / "checkpoints" / f"{row['checkpoint']}.pt", registry, overrides=row["overrides"])
+    real = test.subset(slice(1000, 1000 + jets))
+    model = [measure(real, trained.generate(jets, batch_size=500, seed=seed), registry, norm) for seed in range(seeds)]
+    truth = [measure(real, test.subset(slice(a, a + jets)), registry, norm)
+             for a in range(1000 + jets, len(test) - jets + 1, jets)][:seeds]
+    keep = ("w1m", "w1p")
+    return {"jets": jets, "seeds": seeds,
+            "model": {k: v for k, v in spread(model).items() if k in keep},
+            "truth": {k: v for k, v in spread(truth).items() if k in keep}}
 
 
 def card_fields(run: Path, row: dict[str, Any], result: dict[str, Any], hardware: str, registry: Any) -> dict[str, Any]:
@@ -143,7 +165,7 @@ def card_fields(run: Path, row: dict[str, Any], result: dict[str, Any], hardware
         "metrics_protocol": (f"{result['jets']} generated vs {result['jets']} held-out jets (held-out slice "
                              f"[1000, {1000 + result['jets']})), mean ± std over {result['seeds']} sampling seeds; "
                              f"truth: the same real jets vs {result['rows']['truth']['pairs']} further disjoint "
-                             "held-out slices; W1M/W1P/FPD x1e-3, W1EFP x1e-5, KPD x1e-6"),
+                             "held-out slices; W1M, W1P, FPD and KPD x1e-3, W1EFP x1e-5; FPD/KPD with pcgen protocol (training-split quantile normalisation, 5 disjoint batch pairs)"),
         "metrics": metrics,
         "sampling": {"checkpoint": row["checkpoint"], "overrides": row["overrides"],
                      "us_per_jet": row["sampling_us_per_jet"]},

@@ -302,6 +302,7 @@ def export_command(
     name: Annotated[str, typer.Option(help="Name of the weights, e.g. epic-fm-top30.")],
     card: Annotated[Optional[Path], typer.Option(help="JSON with the card's other fields (data, hardware, metrics).")] = None,
     force: Annotated[bool, typer.Option("--force", help="Replace the weights and card files if they exist.")] = False,
+    set_: Annotated[Optional[list[str]], typer.Option("--set", help="Default sampling setting, e.g. model.solver_steps=50.")] = None,
 ) -> None:
     """Export a trained model as safetensors weights with a model card (for shipping in a plugin)."""
     import json
@@ -315,7 +316,7 @@ def export_command(
         for target in (out_file, out_file.with_suffix(".json")):
             check_output_path(target, force)
         extra = json.loads(card.read_text()) if card else {}
-        written = export_pretrained(checkpoint, out_file, {"name": name, **extra})
+        written = export_pretrained(checkpoint, out_file, {"name": name, **extra}, set_)
     except (ValueError, *_user_errors()) as err:
         _report(err)
     out.print(f"wrote {out_file} (sha256 {written['sha256']}) and {out_file.with_suffix('.json')}")

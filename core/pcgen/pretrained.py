@@ -45,15 +45,24 @@ def _atomic_write(path: Path, write: Any) -> None:
         write(tmp)
 
 
-def export_pretrained(checkpoint: Path, weights_path: Path, card: dict[str, Any]) -> dict[str, Any]:
+def export_pretrained(checkpoint: Path, weights_path: Path, card: dict[str, Any],
+                      overrides: list[str] | None = None) -> dict[str, Any]:
     """Write a checkpoint's model as safetensors at ``weights_path`` and its card beside it (``.json``).
 
     ``card`` holds what the checkpoint cannot know (name, data recipe, hardware, metrics); the
-    config, data shape and the weights' SHA-256 are added here. Returns the card written.
+    config, data shape and the weights' SHA-256 are added here. ``overrides`` (``model.KEY=VALUE``)
+    set the sampling settings the weights are used with by default (e.g. the solver steps the
+    card's metrics were measured with). Returns the card written.
     """
     from safetensors.torch import save_file
 
+    from pcgen.config import ConfigError, apply_overrides, parse_override
+
     payload = load_checkpoint(checkpoint)
+    for text in overrides or []:
+        if parse_override(text)[0][0] != "model":
+            raise ConfigError(f"--set {text!r}: only model.* sampling settings can be stored with exported weights")
+    payload["config"] = json.dumps(apply_overrides(json.loads(payload["config"]), list(overrides or [])))
     bad = nonfinite_tensors(payload["model"])
     if bad:
         raise NonFiniteError(f"checkpoint {checkpoint} holds non-finite weights (e.g. {bad[0]}); nothing exported")
