@@ -71,7 +71,7 @@ from torch import nn
 from pydantic import BaseModel
 from pcgen import AdversarialModel, ModelSpec, hookimpl
 
-PCGEN_CONTRACT = "1.0"
+PCGEN_CONTRACT = "2.0"
 
 class Cfg(BaseModel):
     width: int = 8

@@ -48,7 +48,7 @@ def pcgen_register_models():
 '''
 
 
-def good(model: str, contract: str = "1.0") -> str:
+def good(model: str, contract: str = "2.0") -> str:
     return GOOD.format(contract=contract, model=model)
 
 
@@ -118,7 +118,7 @@ def test_a_register_hook_returning_the_wrong_type_marks_the_plugin_broken(site: 
 
 
 def test_a_plugin_for_another_contract_major_version_is_broken(site: Path) -> None:
-    assert_isolated(site, "plug_future", good("future", contract="2.0"), "written for pcgen contract '2.0'")
+    assert_isolated(site, "plug_future", good("future", contract="3.0"), "written for pcgen contract '3.0'")
 
 
 def test_two_plugins_claiming_one_model_are_both_in_conflict_and_neither_wins(site: Path) -> None:
@@ -147,7 +147,7 @@ def test_blocking_one_distribution_resolves_a_conflict(site: Path, monkeypatch: 
 def test_a_plugin_claiming_a_core_name_is_in_conflict_and_the_core_keeps_it(site: Path) -> None:
     text = '''
 from pcgen import DatasetSpec, hookimpl
-PCGEN_CONTRACT = "1.0"
+PCGEN_CONTRACT = "2.0"
 
 @hookimpl
 def pcgen_register_datasets():

@@ -21,7 +21,7 @@ from torch import nn
 
 from pcgen import AdversarialModel, ModelSpec, hookimpl
 
-PCGEN_CONTRACT = "1.0"
+PCGEN_CONTRACT = "2.0"
 
 
 class TinyConfig(BaseModel):

@@ -16,8 +16,12 @@ if TYPE_CHECKING:
     from pcgen.specs import DatasetSpec, MetricSpec, ModelSpec, RecipeSpec
 
 PROJECT = "pcgen"
-CONTRACT_VERSION = "1.0"
-"""Version of this contract. A plugin whose ``PCGEN_CONTRACT`` has another major number is refused."""
+CONTRACT_VERSION = "2.0"
+"""Version of this contract. A plugin whose ``PCGEN_CONTRACT`` has another major number is refused.
+
+2.0: models implement ``_sample`` (``sample`` is the core's checking template method), ``build``
+receives the validated config, the model interfaces live in :mod:`pcgen.models`; a 1.x plugin that
+overrode ``sample`` renames it ``_sample`` and declares ``"2.0"``."""
 
 hookspec = pluggy.HookspecMarker(PROJECT)
 hookimpl = pluggy.HookimplMarker(PROJECT)
