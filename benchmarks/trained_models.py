@@ -86,8 +86,12 @@ def main() -> None:
     parser.add_argument("--figure")
     parser.add_argument("--card", nargs=2, metavar=("RUN", "OUT"), action="append", default=[],
                         help="write the model-card fields of RUN (data recipe and fingerprint, hardware, metrics) to OUT")
+    parser.add_argument("--replot", help="only redraw --figure from this JSON of an earlier run")
     parser.add_argument("--hardware", default="2-core x86_64 CPU (shared), no GPU, torch 2.13 CPU build, 1 thread")
     args = parser.parse_args()
+    if args.replot:
+        plot_curves(json.loads(Path(args.replot).read_text()), Path(args.figure))
+        return
     torch.set_num_threads(max(1, torch.get_num_threads()))
     registry = load_registry()
     runs = [(Path(r.split(":")[0]), r.split(":")[1] if ":" in r else "last") for r in args.runs]
@@ -189,15 +193,18 @@ def plot_curves(result: dict[str, Any], path: Path) -> None:
     import matplotlib.pyplot as plt
 
     fig, ax = plt.subplots(figsize=(6.4, 4.2))
+    drawn: set[str] = set()
     for row in result["rows"].values():
-        if row.get("curve"):
+        if row.get("curve") and row["plugin"] not in drawn:
+            drawn.add(row["plugin"])
             minutes, w1m = zip(*row["curve"], strict=True)
             ax.plot(minutes, np.asarray(w1m) * 1e3, marker="o", ms=3, label=row["plugin"])
     truth = result["rows"]["truth"]["metrics"]["w1m"]
-    ax.axhspan(truth[0] - truth[1], truth[0] + truth[1], color="grey", alpha=0.3, label="truth (real vs real)")
+    ax.axhspan(truth[0] - truth[1], truth[0] + truth[1], color="grey", alpha=0.3,
+               label=f"truth, {result['jets']:,} vs {result['jets']:,} real jets")
     ax.set_yscale("log")
     ax.set_xlabel("training time (CPU minutes)")
-    ax.set_ylabel("W1M (x1e-3, 1,000 held-out jets)")
+    ax.set_ylabel("in-training W1M (x1e-3, 1,000 held-out jets)")
     ax.legend()
     ax.grid(alpha=0.3)
     path.parent.mkdir(parents=True, exist_ok=True)

@@ -18,7 +18,7 @@ PUBLIC_API = {
     "pcgen": {
         "AdversarialModel", "AutoregressiveModel", "Batch", "CONTRACT_VERSION", "DataInfo", "DatasetSpec",
         "GenerativeModel", "IGNORE", "LikelihoodModel", "MetricSpec", "ModelSpec", "ObjectiveModel", "PointClouds",
-        "RecipeSpec", "StageSpec", "StagedModel", "__version__", "hookimpl",
+        "PretrainedWeights", "RecipeSpec", "StageSpec", "StagedModel", "__version__", "hookimpl",
     },
     "pcgen.nn": {
         "ConditionalGLU", "EPiCLayer", "EPiCNetwork", "EPiCPooling", "FeedForward", "InducedParticleAttentionBlock", "InducedSetAttentionBlock",

@@ -17,7 +17,7 @@ from pcgen.models import (
     ObjectiveModel,
     StagedModel,
 )
-from pcgen.specs import DataInfo, DatasetSpec, MetricSpec, ModelSpec, RecipeSpec, StageSpec
+from pcgen.specs import DataInfo, DatasetSpec, MetricSpec, ModelSpec, PretrainedWeights, RecipeSpec, StageSpec
 
 __version__ = "0.1.0"
 
@@ -33,6 +33,7 @@ __all__ = [
     "LikelihoodModel",
     "MetricSpec",
     "ModelSpec",
+    "PretrainedWeights",
     "ObjectiveModel",
     "PointClouds",
     "RecipeSpec",

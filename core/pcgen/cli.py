@@ -280,7 +280,7 @@ def models_command() -> None:
         table.add_row(name, spec.recipe, spec.description[:90])
     out.print(table)
     weights = Table(title="trained weights (pcgen sample --pretrained NAME)")
-    for col in ("name", "model", "data", "trained", "metrics (x1e-3; model / truth)"):
+    for col in ("name", "model", "data", "trained", "metrics (card units; model / truth)"):
         weights.add_column(col, overflow="fold")
     for spec, entry in available(registry):
         try:

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from pcgen import DataInfo, ModelSpec, hookimpl
+from pcgen import DataInfo, ModelSpec, PretrainedWeights, hookimpl
 
 from pcgen_epic_fm.config import EPiCFMConfig
 from pcgen_epic_fm.networks import EPiCFlowMatching
@@ -49,6 +49,16 @@ SPEC = ModelSpec(
     ),
     permutation_equivariant=True,
     critic_permutation_invariant=True,
+    # Trained here: 30 CPU minutes on 50,000 Pythia top jets (N=30); the card beside the weights
+    # holds the config, data recipe and fingerprint, hardware and metrics with the truth row.
+    pretrained=(
+        PretrainedWeights(
+            name="epic-fm-top30",
+            location="package:pcgen_epic_fm/weights/epic-fm-top30.safetensors",
+            sha256="3896d36b9e6289f17962c42ae72c06868227e9d695af54d075c9eff3ab05fe29",
+            description="Pythia 8 top jets, 30 particles; 30 CPU minutes; midpoint, 50 steps",
+        ),
+    ),
 )
 
 
