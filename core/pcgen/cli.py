@@ -231,12 +231,14 @@ def sample_command(
     n: Annotated[int, typer.Option("--n", help="Number of clouds to generate.", min=1)] = 10_000,
     out_file: Annotated[Path, typer.Option("--out", help="Output HDF5 file.")] = Path("samples.h5"),
     seed: Annotated[int, typer.Option(help="Sampling seed.", min=0)] = 0,
-    batch_size: Annotated[int, typer.Option(help="Clouds per forward pass.", min=1)] = 1024,
+    batch_size: Annotated[int, typer.Option(help="Clouds per forward pass; 0 = the largest that fits.", min=0)] = 1024,
     device: Annotated[str, typer.Option(help="cpu, cuda or auto.")] = "auto",
     variant: Annotated[Optional[str], typer.Option(help="Sampling variant of models that have several.")] = None,
     multiplicity: Annotated[str, typer.Option(help="auto, data (training distribution) or model (e.g. a stop token).")] = "auto",
     set_: Annotated[Optional[list[str]], typer.Option("--set", help="Sampling setting, e.g. model.solver_steps=10.")] = None,
     force: Annotated[bool, typer.Option("--force", help="Replace the --out file if it exists.")] = False,
+    precision: Annotated[str, typer.Option(help="32 (fp32) or bf16-mixed (bfloat16 autocast, for GPUs).")] = "32",
+    compile_: Annotated[bool, typer.Option("--compile", help="torch.compile the networks first (GPUs, many clouds).")] = False,
 ) -> None:
     """Generate point clouds from a trained model, written in pcgen's HDF5 format (JetNet layout)."""
     from rich.progress import Progress
@@ -259,8 +261,9 @@ def sample_command(
             trained = load_trained(checkpoint, _registry(), dev, set_)  # type: ignore[arg-type]
         with Progress(console=console) as bar:
             task = bar.add_task("sampling", total=n)
-            clouds = trained.generate(n, batch_size, seed, dev, progress=lambda k: bar.advance(task, k), variant=variant,
-                                       multiplicity=multiplicity)
+            clouds = trained.generate(n, batch_size or None, seed, dev, progress=lambda k: bar.advance(task, k),
+                                      variant=variant, multiplicity=multiplicity, precision=precision,
+                                      compile=compile_)
         write_pointclouds(clouds, out_file)
     except (ValueError, *_user_errors()) as err:
         _report(err)

@@ -12,7 +12,7 @@ import tomllib
 from pathlib import Path
 from typing import Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 
 from pcgen.suggest import did_you_mean
 
@@ -79,6 +79,17 @@ class TrainConfig(StrictModel):
     max_nonfinite_in_row: int = Field(
         5, ge=1, description="With on_nonfinite='skip': stop after this many non-finite steps in a row."
     )
+    precision: Literal["32", "bf16-mixed"] = Field(
+        "32", description="'32' (fp32) or 'bf16-mixed' (autocast to bfloat16; weights and optimiser in fp32)."
+    )
+    compile: bool = Field(False, description="torch.compile the model's networks (worth it on GPUs).")
+    tf32: bool = Field(True, description="On CUDA, let fp32 matrix products use TF32 tensor cores.")
+
+    @field_validator("precision", mode="before")
+    @classmethod
+    def _precision_as_text(cls, value: Any) -> Any:
+        """``--set train.precision=32`` reads 32 as a number; the setting is the text "32"."""
+        return str(int(value)) if isinstance(value, int | float) and not isinstance(value, bool) else value
 
 
 class EvalConfig(StrictModel):

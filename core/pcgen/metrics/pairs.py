@@ -29,6 +29,9 @@ class CloudPairMetric(Metric, ABC):
 
     def __init__(self, **kwargs: Any) -> None:
         kwargs.setdefault("compute_on_cpu", True)
+        # pcgen computes a metric in one process on all clouds: never gather states from other ranks
+        # (in a distributed run only rank 0 evaluates, so a gather would wait forever)
+        kwargs.setdefault("sync_on_compute", False)
         super().__init__(**kwargs)
         for name in STATES:
             self.add_state(name, default=[], dist_reduce_fx="cat")

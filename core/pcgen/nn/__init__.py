@@ -14,6 +14,7 @@ from pcgen.nn.attention import (
     SelfAttentionBlock,
 )
 from pcgen.nn.conditioning import check_condition, particle_and_global_noise
+from pcgen.nn.dropout import Dropout, dropout
 from pcgen.nn.epic import EPiCLayer, EPiCNetwork, EPiCPooling
 from pcgen.nn.mean_field import (
     ConditionalGLU,
@@ -36,6 +37,7 @@ from pcgen.nn.time import sinusoidal_time_embedding
 
 __all__ = [
     "ConditionalGLU",
+    "Dropout",
     "EPiCLayer",
     "EPiCNetwork",
     "EPiCPooling",
@@ -52,6 +54,7 @@ __all__ = [
     "apply_mask",
     "attention_key_padding",
     "check_condition",
+    "dropout",
     "has_particles",
     "mask_from_multiplicity",
     "masked_mean",

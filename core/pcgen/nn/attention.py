@@ -22,6 +22,7 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
+from pcgen.nn.dropout import Dropout
 from pcgen.nn.masking import apply_mask, safe_key_padding
 
 
@@ -124,7 +125,7 @@ class MultiheadAttentionBlock(nn.Module):
         self.ff = FeedForward(dim, dim, ff_hidden, negative_slope=negative_slope)
         self.norm1: nn.Module = nn.LayerNorm(dim) if layer_norm else nn.Identity()
         self.norm2: nn.Module = nn.LayerNorm(dim) if layer_norm else nn.Identity()
-        self.dropout = nn.Dropout(dropout)
+        self.dropout = Dropout(dropout)
 
     def forward(
         self,

@@ -21,6 +21,7 @@ import torch
 from torch import Tensor, nn
 from torch.nn import functional as F
 
+from pcgen.nn.dropout import Dropout
 from pcgen.nn.masking import apply_mask, masked_mean, masked_sum
 
 
@@ -77,7 +78,7 @@ class EPiCLayer(nn.Module):
         self.local1 = _linear(hidden + global_dim + context_dim, hidden, weight_norm)
         self.local2 = _linear(hidden + context_dim, hidden, weight_norm)
         self.negative_slope = negative_slope
-        self.dropout = nn.Dropout(dropout) if dropout > 0 else nn.Identity()
+        self.dropout = Dropout(dropout) if dropout > 0 else nn.Identity()
 
     def _act(self, h: Tensor) -> Tensor:
         return F.leaky_relu(h, self.negative_slope)

@@ -10,7 +10,7 @@ from pydantic import BaseModel, ConfigDict, Field
 from pcgen.models import AdversarialModel
 from pcgen.specs import RecipeSpec
 from pcgen.train.losses import critic_loss, generator_loss, gradient_penalty
-from pcgen.train.recipe import Batch, Recipe, grad_norm, make_optimizer, warmup_cosine
+from pcgen.train.recipe import Batch, Logs, Recipe, clip_gradients, make_optimizer, warmup_cosine
 
 
 class AdversarialConfig(BaseModel):
@@ -54,7 +54,7 @@ class AdversarialRecipe(Recipe):
         }
         self.base_lrs = {"generator": c.lr_generator, "critic": c.lr_critic}
 
-    def training_step(self, batch: Batch, step: int, progress: float) -> dict[str, float]:
+    def training_step(self, batch: Batch, step: int, progress: float) -> Logs:
         c = self.config
         factor = warmup_cosine(step, progress if c.schedule == "cosine" else 0.0, c.warmup_steps, c.min_lr_fraction,
                                c.cosine_cycles)
@@ -67,35 +67,34 @@ class AdversarialRecipe(Recipe):
         real_score = critic(batch.x, mask, cond)
         fake_score = critic(fake.detach(), mask, cond)
         loss_c = critic_loss(c.loss, real_score, fake_score)
-        logs = {"loss/critic": loss_c.item()}
+        logs: Logs = {"loss/critic": loss_c.detach()}
         if c.loss == "wgan-gp" and c.gp_weight > 0:
             gp = gradient_penalty(lambda x: critic(x, mask, cond), batch.x, fake.detach(), mask)
             loss_c = loss_c + c.gp_weight * gp
-            logs["loss/gradient_penalty"] = gp.item()
+            logs["loss/gradient_penalty"] = gp.detach()
         self._update("critic", critic, loss_c, logs)
 
         if step % c.critic_steps == 0:
             for p in critic.parameters():
                 p.requires_grad_(False)
             loss_g = generator_loss(c.loss, critic(fake, mask, cond))
-            logs["loss/generator"] = loss_g.item()
+            logs["loss/generator"] = loss_g.detach()
             for name, term in self.model.generator_extra_losses(batch, fake, step).items():
-                logs[f"loss/{name}"] = term.item()
+                logs[f"loss/{name}"] = term.detach()
                 loss_g = loss_g + term
             for p in critic.parameters():
                 p.requires_grad_(True)
             self._update("generator", gen, loss_g, logs)
-        logs["score/real"] = real_score.detach().mean().item()
-        logs["score/fake"] = fake_score.detach().mean().item()
+        logs["score/real"] = real_score.detach().mean()
+        logs["score/fake"] = fake_score.detach().mean()
         return logs
 
-    def _update(self, name: str, module: torch.nn.Module, loss: torch.Tensor, logs: dict[str, float]) -> None:
+    def _update(self, name: str, module: torch.nn.Module, loss: torch.Tensor, logs: Logs) -> None:
         opt = self.optimizers[name]
         opt.zero_grad(set_to_none=True)
         loss.backward()
-        logs[f"grad_norm/{name}"] = grad_norm(module)
-        if self.config.grad_clip:
-            torch.nn.utils.clip_grad_norm_(module.parameters(), self.config.grad_clip)
+        self.synchronise_gradients(module)
+        logs[f"grad_norm/{name}"] = clip_gradients(module, self.config.grad_clip)
         opt.step()
 
 

@@ -11,7 +11,7 @@ exists, e.g. after the stop token) and the logits of the next token at every pos
 
 from __future__ import annotations
 
-import math
+import torch
 import torch.nn.functional as F
 from pydantic import Field
 from torch import Tensor
@@ -19,7 +19,7 @@ from torch import Tensor
 from pcgen.models import IGNORE, AutoregressiveModel
 from pcgen.specs import RecipeSpec
 from pcgen.train.objective import ObjectiveRecipe, OptimiserConfig
-from pcgen.train.recipe import Batch
+from pcgen.train.recipe import Batch, Logs
 
 __all__ = ["AUTOREGRESSIVE", "IGNORE", "AutoregressiveConfig", "AutoregressiveModel", "AutoregressiveRecipe"]
 
@@ -36,20 +36,22 @@ class AutoregressiveRecipe(ObjectiveRecipe):
     model: AutoregressiveModel
     config: AutoregressiveConfig
 
-    def losses(self, batch: Batch, step: int) -> tuple[dict[str, Tensor], dict[str, float]]:
+    def losses(self, batch: Batch, step: int) -> tuple[dict[str, Tensor], Logs]:
         tokens, targets = self.model.token_sequences(batch.x, batch.mask, batch.cond)
         logits = self.model.next_token_logits(tokens, batch.cond)
         flat_logits, flat_targets = logits.reshape(-1, logits.shape[-1]), targets.reshape(-1)
         loss = F.cross_entropy(flat_logits, flat_targets, ignore_index=IGNORE,
                                label_smoothing=self.config.label_smoothing)
         valid = flat_targets != IGNORE
-        accuracy = (flat_logits.detach().argmax(-1)[valid] == flat_targets[valid]).float().mean().item()
-        nll = loss.item() if self.config.label_smoothing == 0 else F.cross_entropy(
-            flat_logits.detach()[valid], flat_targets[valid]).item()
-        logs = {
+        with torch.no_grad():  # logged values, kept on the device (no host synchronisation here)
+            right = (flat_logits.argmax(-1) == flat_targets) & valid
+            accuracy = right.sum() / valid.sum().clamp_min(1)
+            nll = loss.detach() if self.config.label_smoothing == 0 else F.cross_entropy(
+                flat_logits[valid], flat_targets[valid])
+        logs: Logs = {
             "tokens/accuracy": accuracy,
-            "tokens/perplexity": math.exp(min(nll, 50.0)),
-            "tokens/per_cloud": valid.sum().item() / max(len(tokens), 1),
+            "tokens/perplexity": nll.clamp_max(50.0).exp(),
+            "tokens/per_cloud": valid.sum() / max(len(tokens), 1),
         }
         return {"nll": loss}, logs
 

@@ -14,7 +14,7 @@ from torch import Tensor
 from pcgen.models import LikelihoodModel
 from pcgen.specs import RecipeSpec
 from pcgen.train.objective import ObjectiveRecipe, OptimiserConfig
-from pcgen.train.recipe import Batch
+from pcgen.train.recipe import Batch, Logs
 
 __all__ = ["LIKELIHOOD", "LikelihoodConfig", "LikelihoodModel", "LikelihoodRecipe"]
 
@@ -34,11 +34,11 @@ class LikelihoodRecipe(ObjectiveRecipe):
     model: LikelihoodModel
     config: LikelihoodConfig
 
-    def losses(self, batch: Batch, step: int) -> tuple[dict[str, Tensor], dict[str, float]]:
+    def losses(self, batch: Batch, step: int) -> tuple[dict[str, Tensor], Logs]:
         log_prob = self.model.log_prob(batch.x, batch.mask, batch.cond)
         dims = self.model.log_prob_dims(batch.mask).to(log_prob)
         nll = -log_prob.sum() / dims.sum()
-        return {"nll": nll}, {"nll/per_cloud": -log_prob.detach().mean().item()}
+        return {"nll": nll}, {"nll/per_cloud": -log_prob.detach().mean()}
 
 
 LIKELIHOOD = RecipeSpec(

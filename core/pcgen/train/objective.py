@@ -10,7 +10,6 @@ autoregressive recipes are this recipe with a fixed loss.
 
 from __future__ import annotations
 
-import math
 from typing import Any, Literal
 
 import torch
@@ -19,7 +18,17 @@ from torch import Tensor
 
 from pcgen.models import GenerativeModel, ObjectiveModel
 from pcgen.specs import RecipeSpec
-from pcgen.train.recipe import Batch, Recipe, grad_norm, make_optimizer, warmup_cosine
+from pcgen.train.distributed import all_ranks_finite, broadcast_module
+from pcgen.train.recipe import (
+    Batch,
+    Logs,
+    Recipe,
+    clip_gradients,
+    grad_norm,
+    host_values,
+    make_optimizer,
+    warmup_cosine,
+)
 
 __all__ = ["OBJECTIVE", "ObjectiveModel", "ObjectiveRecipe", "OptimiserConfig"]
 
@@ -66,11 +75,11 @@ class ObjectiveRecipe(Recipe):
         self.base_lrs = {"model": c.lr}
         self.nonfinite_in_row = 0
 
-    def losses(self, batch: Batch, step: int) -> tuple[dict[str, Tensor], dict[str, float]]:
+    def losses(self, batch: Batch, step: int) -> tuple[dict[str, Tensor], Logs]:
         """The loss terms of one batch and extra scalars to log (default: the model's own terms)."""
         return self.model.training_losses(batch, step), {}  # type: ignore[attr-defined]
 
-    def training_step(self, batch: Batch, step: int, progress: float) -> dict[str, float]:
+    def training_step(self, batch: Batch, step: int, progress: float) -> Logs:
         c = self.config
         factor = warmup_cosine(step, progress if c.schedule == "cosine" else 0.0, c.warmup_steps,
                                c.min_lr_fraction, c.cosine_cycles)
@@ -80,20 +89,30 @@ class ObjectiveRecipe(Recipe):
         opt = self.optimizers["model"]
         opt.zero_grad(set_to_none=True)
         loss.backward()
+        self.synchronise_gradients(self.model)
         norm = grad_norm(self.model)
-        logs.update({f"loss/{name}": term.item() for name, term in terms.items()})
+        logs.update({f"loss/{name}": term.detach() for name, term in terms.items()})
         if len(terms) > 1:
-            logs["loss/total"] = loss.item()
+            logs["loss/total"] = loss.detach()
         logs["grad_norm/model"] = norm
-        if not (math.isfinite(loss.item()) and math.isfinite(norm)):
+        if not all_ranks_finite(loss.detach() + norm.to(loss.device)):  # the step's one host synchronisation
             self._skip(logs)
             return logs
         self.nonfinite_in_row = 0
         if c.grad_clip:
-            torch.nn.utils.clip_grad_norm_(self.model.parameters(), c.grad_clip)
+            clip_gradients(self.model, c.grad_clip)
         opt.step()
         logs.update(self.after_step(batch, step))
+        if self._changes_weights_itself:
+            broadcast_module(self.model)  # e.g. codebook maintenance from this rank's data: rank 0's wins
         return logs
+
+    @property
+    def _changes_weights_itself(self) -> bool:
+        """Whether the model changes its weights or buffers outside the optimiser (it overrides
+        :meth:`ObjectiveModel.after_step`); in a distributed run every rank then takes rank 0's."""
+        own = getattr(type(self.model), "after_step", None)
+        return own is not None and own is not ObjectiveModel.after_step
 
     @torch.no_grad()
     def validation_losses(self, batch: Batch, step: int) -> dict[str, float]:
@@ -104,14 +123,14 @@ class ObjectiveRecipe(Recipe):
             terms, logs = self.losses(batch, step)
         finally:
             self.model.train(was_training)
-        return {**{name: term.item() for name, term in terms.items()}, **logs}
+        return host_values({**terms, **logs})
 
-    def after_step(self, batch: Batch, step: int) -> dict[str, float]:
+    def after_step(self, batch: Batch, step: int) -> Logs:
         """Work after an optimiser step (default: the model's :meth:`ObjectiveModel.after_step`)."""
         hook = getattr(self.model, "after_step", None)
         return hook(batch, step) if hook is not None else {}
 
-    def _skip(self, logs: dict[str, float]) -> None:
+    def _skip(self, logs: Logs) -> None:
         """Drop a step with a non-finite loss or gradient; fail when too many come in a row."""
         self.optimizers["model"].zero_grad(set_to_none=True)
         self.nonfinite_in_row += 1

@@ -26,10 +26,40 @@ def warmup_cosine(step: int, progress: float, warmup_steps: int, min_fraction: f
     return warm * cosine
 
 
-def grad_norm(module: nn.Module) -> float:
-    """Total L2 norm of the gradients of a module's parameters (0 when none)."""
-    norms = [p.grad.detach().norm() for p in module.parameters() if p.grad is not None]
-    return float(torch.stack(norms).norm()) if norms else 0.0
+Logs = dict[str, Tensor | float]
+"""What a training step returns: scalars to log, as 0-dim tensors (kept on the device; the loop reads
+them to the host only when it writes them) or floats."""
+
+
+def grad_norm(module: nn.Module) -> Tensor:
+    """Total L2 norm of the gradients of a module's parameters, as a 0-dim tensor (0 when none).
+
+    One fused computation (``torch.nn.utils.get_total_norm``: a multi-tensor norm kernel), no host
+    synchronisation.
+    """
+    grads = [p.grad for p in module.parameters() if p.grad is not None]
+    if not grads:
+        return torch.zeros(())
+    return torch.nn.utils.get_total_norm(grads, foreach=True)
+
+
+def clip_gradients(module: nn.Module, max_norm: float | None) -> Tensor:
+    """The gradients' total norm (:func:`grad_norm`), after scaling them to at most ``max_norm`` if given."""
+    norm = grad_norm(module)
+    if max_norm:
+        params = [p for p in module.parameters() if p.grad is not None]
+        torch.nn.utils.clip_grads_with_norm_(params, max_norm, norm, foreach=True)
+    return norm
+
+
+def host_values(logs: Logs) -> dict[str, float]:
+    """The values of ``logs`` as Python floats, with a single device-to-host copy for all tensors."""
+    tensors = {k: v for k, v in logs.items() if isinstance(v, Tensor)}
+    values = {k: float(v) for k, v in logs.items() if not isinstance(v, Tensor)}
+    if tensors:
+        stacked = torch.stack([t.detach().float().reshape(()) for t in tensors.values()]).tolist()
+        values.update(zip(tensors, stacked, strict=True))
+    return {k: values[k] for k in logs}
 
 
 class Recipe(ABC):
@@ -58,8 +88,17 @@ class Recipe(ABC):
         return True
 
     @abstractmethod
-    def training_step(self, batch: Batch, step: int, progress: float) -> dict[str, float]:
-        """Update the model on one batch; return scalars to log (losses, gradient norms)."""
+    def training_step(self, batch: Batch, step: int, progress: float) -> Logs:
+        """Update the model on one batch; return scalars to log (losses, gradient norms), preferably as
+        detached 0-dim tensors: reading a value to the host waits for the device, so the loop does it
+        only every ``train.log_every`` steps."""
+
+    def synchronise_gradients(self, module: nn.Module) -> None:
+        """Average ``module``'s gradients over the ranks of a distributed run (nothing otherwise); a
+        recipe calls it after each backward pass and before it clips or steps."""
+        from pcgen.train.distributed import average_gradients
+
+        average_gradients(module)
 
     def validation_losses(self, batch: Batch, step: int) -> dict[str, float]:
         """The training loss terms on held-out clouds, nothing updated (default: none, e.g. a GAN's
@@ -86,12 +125,15 @@ class Recipe(ABC):
 def make_optimizer(
     name: str, params: Any, lr: float, betas: tuple[float, float], weight_decay: float
 ) -> torch.optim.Optimizer:
-    """RMSprop, Adam or AdamW by name."""
+    """RMSprop, Adam or AdamW by name, with the fastest update of the same arithmetic: Adam and AdamW
+    fused (one pass over each parameter for the whole update; on the CPU 4-10x faster than one
+    operation at a time), RMSprop multi-tensor (``foreach``: one kernel per operation for all
+    parameters). Parameters must all be on one device type that supports them (CPU, CUDA)."""
     params = [p for p in params if p.requires_grad]
     if name == "rmsprop":
-        return torch.optim.RMSprop(params, lr=lr, weight_decay=weight_decay)
+        return torch.optim.RMSprop(params, lr=lr, weight_decay=weight_decay, foreach=True)
     if name == "adam":
-        return torch.optim.Adam(params, lr=lr, betas=betas, weight_decay=weight_decay)
+        return torch.optim.Adam(params, lr=lr, betas=betas, weight_decay=weight_decay, fused=True)
     if name == "adamw":
-        return torch.optim.AdamW(params, lr=lr, betas=betas, weight_decay=weight_decay)
+        return torch.optim.AdamW(params, lr=lr, betas=betas, weight_decay=weight_decay, fused=True)
     raise ValueError(f"unknown optimizer {name!r}; use 'rmsprop', 'adam' or 'adamw'")

@@ -19,6 +19,7 @@ from pcgen.config import ConfigError, ResolvedConfig, apply_overrides, read_toml
 from pcgen.plugins import PluginError
 from pcgen.safe_io import file_operation, make_new_dir, save_figure, write_text
 from pcgen.train.data_prep import load_clouds, prepare
+from pcgen.train.distributed import barrier, broadcast_object, init_distributed
 from pcgen.train.trainer import Trainer
 
 
@@ -56,22 +57,40 @@ def execute(
     show_progress: bool = True,
     final_eval: bool = True,
 ) -> RunResult:
-    """Train (or continue) a run and, when training completes, evaluate it and write the reports."""
-    console = console or Console(stderr=True)
+    """Train (or continue) a run and, when training completes, evaluate it and write the reports.
+
+    Under ``torchrun`` (``WORLD_SIZE`` > 1) every rank calls this: they train together (see
+    :mod:`pcgen.train.distributed`) and rank 0 alone writes the run folder, evaluates and reports.
+    """
+    with init_distributed(resolved.run.train.device) as ranks:
+        if not ranks.is_main:
+            console, show_progress = Console(stderr=True, quiet=True), False
+        return _execute(resolved, registry, run_dir, resume, console or Console(stderr=True), show_progress,
+                        final_eval, ranks.is_main)
+
+
+def _execute(resolved: ResolvedConfig, registry: Any, run_dir: Path | None, resume: bool, console: Console,
+             show_progress: bool, final_eval: bool, main: bool) -> RunResult:
     run = resolved.run
     spec = registry.model(run.plugin)
     torch.manual_seed(run.train.seed)
     if run.train.num_threads:
         torch.set_num_threads(run.train.num_threads)
-    made_here = run_dir is None or not Path(run_dir).exists()
-    run_dir = Path(run_dir) if run_dir else new_run_dir(resolved)
-    with file_operation("create the run folder", run_dir):
-        run_dir.mkdir(parents=True, exist_ok=True)
-    write_text(run_dir / "config.toml", to_toml(resolved.to_dict()), "run's config")
+    made_here = main and (run_dir is None or not Path(run_dir).exists())
+    if main:
+        run_dir = Path(run_dir) if run_dir else new_run_dir(resolved)
+        with file_operation("create the run folder", run_dir):
+            run_dir.mkdir(parents=True, exist_ok=True)
+        write_text(run_dir / "config.toml", to_toml(resolved.to_dict()), "run's config")
+    run_dir = Path(broadcast_object(str(run_dir)))
 
     kind = registry.dataset(run.data.dataset).kind
     check_metric_names(registry, kind, run.eval)
+    if not main:
+        barrier()  # rank 0 makes (and caches) the data first
     clouds = load_clouds(resolved, registry, progress=show_progress)
+    if main:
+        barrier()
     data = prepare(clouds, resolved, spec, kind)
     try:
         model = registry.build_model(spec, resolved.model, data.info)
@@ -85,11 +104,13 @@ def execute(
         trainer.restore(run_dir / "checkpoints" / "last.pt")
         console.print(f"resuming {run_dir} at step {trainer.state.step}")
     trainer.logger.text("config", "```toml\n" + to_toml(resolved.to_dict()) + "\n```")
+    ranks = trainer.ranks
+    on = f"device {trainer.device}" + (f" x {ranks.world_size} ranks" if ranks.distributed else "")
     console.print(f"[bold]{spec.name}[/]: {sum(p.numel() for p in model.parameters()):,} parameters; "
-                  f"{len(data.train):,} training / {len(data.test):,} held-out clouds; device {trainer.device}")
+                  f"{len(data.train):,} training / {len(data.test):,} held-out clouds; {on}")
     completed = trainer.fit()
     table = None
-    if completed and final_eval:
+    if completed and final_eval and main:
         table = final_evaluation(trainer, console, show_progress)
     trainer.logger.close()
     return RunResult(run_dir=run_dir, completed=completed, step=trainer.state.step, table=table,

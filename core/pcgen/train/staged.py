@@ -39,7 +39,7 @@ from pydantic import BaseModel, ConfigDict, Field, create_model, model_validator
 from pcgen.config import ConfigError
 from pcgen.models import StagedModel
 from pcgen.specs import ModelSpec, RecipeSpec
-from pcgen.train.recipe import Batch, Recipe
+from pcgen.train.recipe import Batch, Logs, Recipe
 
 FRACTION_TOLERANCE = 1e-6
 """How far from 1 the stage shares may sum (TOML decimals are not exact in binary)."""
@@ -215,7 +215,7 @@ class StagedRecipe(Recipe):
                 index = i
         return index
 
-    def training_step(self, batch: Batch, step: int, progress: float) -> dict[str, float]:
+    def training_step(self, batch: Batch, step: int, progress: float) -> Logs:
         index = self.stage_index(progress)
         if index > self.index:
             self.index, self.stage_start = index, step

@@ -15,10 +15,12 @@ from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, T
 from pcgen.config import ResolvedConfig
 from pcgen.sampling import TrainedModel, seeded
 from pcgen.specs import ModelSpec
+from pcgen.train import distributed
 from pcgen.train.checkpoint import CheckpointSaveError, load_checkpoint, save_checkpoint
 from pcgen.train.data_prep import PreparedData
 from pcgen.train.nonfinite import NonFiniteError, NonFiniteGuard, all_finite, nonfinite_tensors
-from pcgen.train.recipe import Batch, Recipe
+from pcgen.train.precision import Accelerator
+from pcgen.train.recipe import Batch, Logs, Recipe, host_values
 from pcgen.train.signals import StopSignals
 from pcgen.train.tensorboard import RunLogger
 
@@ -63,12 +65,15 @@ class Trainer:
         self.resolved, self.spec, self.recipe, self.data = resolved, spec, recipe, data
         self.run_dir, self.registry = Path(run_dir), registry
         self.cfg = resolved.run.train
-        self.device = resolve_device(self.cfg.device)
+        self.ranks = distributed.rank_info()
+        self.device = resolve_device(distributed.device_for_rank(self.cfg.device, self.ranks.local_rank)
+                                     if self.ranks.distributed else self.cfg.device)
         self.console = console or Console(stderr=True)
-        self.show_progress = show_progress
+        self.show_progress = show_progress and self.ranks.is_main
         self.state = LoopState()
-        self.logger = RunLogger(self.run_dir / "tensorboard")
+        self.logger = RunLogger(self.run_dir / "tensorboard", enabled=self.ranks.is_main)
         self.steps_per_epoch = max(1, len(data.x) // self.cfg.batch_size)
+        self._part = distributed.rank_slice(self.cfg.batch_size, self.ranks)
         self._epoch: int | None = None
         self._perm = torch.empty(0, dtype=torch.long)
         self._validation: Batch | None = None
@@ -76,6 +81,13 @@ class Trainer:
         self.stop_signal: int | None = None
         """The signal (SIGTERM, SIGUSR1) that stopped training, if one did."""
         self.recipe.model.to(self.device)
+        # the training set stays on the device: a step only indexes it (no host-to-device copy per batch)
+        self._resident = Batch(data.x, data.mask, data.cond).to(self.device)
+        if self.ranks.distributed:
+            distributed.broadcast_module(self.recipe.model)  # the same start on every rank, whatever happened
+            torch.manual_seed(self.cfg.seed + 7919 * self.ranks.rank)  # ... and each rank's own noise
+        self.accelerator = Accelerator.from_config(self.cfg, self.device)
+        self.accelerator.prepare(self.recipe)
 
     # -- checkpoints ---------------------------------------------------------------------------
 
@@ -93,8 +105,12 @@ class Trainer:
             config=self.resolved.to_dict(),
         )
 
-    def save(self, name: str = "last.pt") -> Path:
-        """Checkpoint the run (atomically); weights with a NaN or an infinity are never written."""
+    def save(self, name: str = "last.pt", rng_ranks: list[torch.Tensor] | None = None) -> Path | None:
+        """Checkpoint the run (atomically; rank 0 only, other ranks return None); weights with a NaN or an
+        infinity are never written. ``rng_ranks``: every rank's RNG state, from :meth:`rank_rng_states`,
+        so that a run of several ranks resumes exactly."""
+        if not self.ranks.is_main:
+            return None
         weights = self.recipe.model.state_dict()
         if not all_finite(v for v in weights.values() if isinstance(v, torch.Tensor)):
             bad = nonfinite_tensors(weights)
@@ -114,6 +130,8 @@ class Trainer:
         }
         if torch.cuda.is_available():
             payload["rng_cuda"] = torch.cuda.get_rng_state_all()
+        if rng_ranks is not None and len(rng_ranks) > 1:
+            payload["rng_ranks"] = rng_ranks
         path = save_checkpoint(payload, self.checkpoint_dir / name)
         if name == "last.pt":
             self._last_saved_step = self.state.step
@@ -126,28 +144,55 @@ class Trainer:
             return f"the last good checkpoint {last} (step {self._last_saved_step}) is kept"
         return "no checkpoint had been saved yet"
 
+    def rank_rng_states(self) -> list[torch.Tensor]:
+        """Every rank's RNG state (CPU and this rank's GPU, concatenated as bytes), in rank order; every
+        rank must call it (it gathers from all)."""
+        own = [torch.get_rng_state()]
+        if self.device.type == "cuda":
+            own.append(torch.cuda.get_rng_state(self.device))
+        return distributed.gather_objects(torch.cat(own))
+
+    def save_all(self, name: str = "last.pt") -> None:
+        """A checkpoint with every rank's RNG state; every rank must call it."""
+        states = self.rank_rng_states() if self.ranks.distributed else None
+        self.save(name, states)
+
     def restore(self, path: Path) -> None:
         """Continue from a checkpoint: weights, optimiser state, RNG and loop position."""
         payload = load_checkpoint(path, map_location=self.device)
         self.recipe.model.load_state_dict(payload["model"])
         self.recipe.load_state_dict(payload["recipe"])
         self.state = LoopState(**payload["loop"])
-        torch.set_rng_state(payload["rng_torch"].cpu())
-        if "rng_cuda" in payload and torch.cuda.is_available():
-            torch.cuda.set_rng_state_all([s.cpu() for s in payload["rng_cuda"]])
+        ranks = payload.get("rng_ranks")
+        if ranks is not None and len(ranks) == self.ranks.world_size:
+            self._set_rank_rng(ranks[self.ranks.rank].cpu())
+        elif self.ranks.distributed:
+            torch.manual_seed(self.cfg.seed + 7919 * self.ranks.rank + 104729 * self.state.step)
+        else:  # a single process (also continuing a run of several ranks: rank 0's stream)
+            torch.set_rng_state(payload["rng_torch"].cpu())
+            if "rng_cuda" in payload and torch.cuda.is_available():
+                torch.cuda.set_rng_state_all([s.cpu() for s in payload["rng_cuda"]])
         self._last_saved_step = self.state.step
         self.logger.purge_after(self.state.step)
+
+    def _set_rank_rng(self, state: torch.Tensor) -> None:
+        cpu = torch.get_rng_state()
+        torch.set_rng_state(state[: cpu.numel()])
+        if self.device.type == "cuda" and state.numel() > cpu.numel():
+            torch.cuda.set_rng_state(state[cpu.numel():], self.device)
 
     # -- the loop --------------------------------------------------------------------------------
 
     def _batch(self, step: int) -> Batch:
-        """The batch of a step: each epoch's permutation depends only on (seed, epoch), so resuming is exact."""
+        """This rank's part of the batch of a step: each epoch's permutation depends only on (seed, epoch),
+        so resuming is exact, and every rank takes its own slice of the same global batch."""
         epoch, position = divmod(step, self.steps_per_epoch)
         if self._epoch != epoch:
             gen = torch.Generator().manual_seed(self.cfg.seed * 1_000_003 + epoch)
-            self._perm, self._epoch = torch.randperm(len(self.data.x), generator=gen), epoch
-        idx = self._perm[position * self.cfg.batch_size : (position + 1) * self.cfg.batch_size]
-        return Batch(self.data.x[idx], self.data.mask[idx], self.data.cond[idx]).to(self.device)
+            self._perm, self._epoch = torch.randperm(len(self.data.x), generator=gen).to(self.device), epoch
+        idx = self._perm[position * self.cfg.batch_size : (position + 1) * self.cfg.batch_size][self._part]
+        data = self._resident
+        return Batch(data.x[idx], data.mask[idx], data.cond[idx])
 
     def _max_steps(self) -> int | None:
         limits = [self.cfg.max_steps] if self.cfg.max_steps else []
@@ -183,7 +228,8 @@ class Trainer:
         that cannot be written raises :class:`CheckpointSaveError`, the previous one intact.
         """
         hook = self.registry.manager.hook
-        hook.pcgen_on_train_start(run_dir=str(self.run_dir), config=self.resolved.to_dict())
+        if self.ranks.is_main:  # plugins hear of the run once, from rank 0
+            hook.pcgen_on_train_start(run_dir=str(self.run_dir), config=self.resolved.to_dict())
         self.recipe.model.train()
         interrupted, save_at_end = False, True
         guard = NonFiniteGuard(self.recipe.optimizers, self.cfg.on_nonfinite, self.cfg.max_nonfinite_in_row)
@@ -195,21 +241,27 @@ class Trainer:
                     while not self._finished() and stop.received is None:
                         guard.step = self.state.step + 1
                         start = time.perf_counter()
-                        logs = self.recipe.training_step(self._batch(self.state.step), self.state.step,
-                                                         self._progress())
+                        with self.accelerator.step_context():
+                            logs = self.recipe.training_step(self._batch(self.state.step), self.state.step,
+                                                             self._progress())
                         if guard.check_step(logs):
                             self.state.nonfinite_skipped += 1
                             logs = {**logs, "nonfinite/skipped_steps": float(self.state.nonfinite_skipped)}
                         self.state.elapsed += time.perf_counter() - start
+                        if self.ranks.distributed and self.cfg.time_budget_minutes:
+                            # schedules, stages and the stop read the time: every rank must see rank 0's
+                            self.state.elapsed = distributed.broadcast_float(self.state.elapsed, self.device)
                         self.state.step += 1
                         self._after_step(logs, progress, task)
                 if stop.received is not None:
                     interrupted, self.stop_signal = True, stop.received
-                    self.console.print(f"[yellow]{stop.name} received: stopped at step {self.state.step}; "
-                                       "saving a checkpoint.")
+                    if self.ranks.is_main:
+                        self.console.print(f"[yellow]{stop.name} received: stopped at step {self.state.step}; "
+                                           "saving a checkpoint.")
             except KeyboardInterrupt:
                 interrupted = True
-                self.console.print(f"[yellow]interrupted at step {self.state.step}; checkpoint saved.")
+                if self.ranks.is_main:
+                    self.console.print(f"[yellow]interrupted at step {self.state.step}; checkpoint saved.")
             except FloatingPointError as err:  # NonFiniteError, or a recipe's own non-finite limit
                 save_at_end = False
                 raise NonFiniteError(f"{err}; training stopped, {self.kept_checkpoint()}. {NONFINITE_HINT}") from None
@@ -220,25 +272,38 @@ class Trainer:
                 guard.close()
                 try:
                     if save_at_end:
-                        self.save()
+                        self.save_all()
                 finally:
                     self.logger.flush()
-                    hook.pcgen_on_train_end(run_dir=str(self.run_dir), step=self.state.step, interrupted=interrupted)
+                    if self.ranks.is_main:
+                        hook.pcgen_on_train_end(run_dir=str(self.run_dir), step=self.state.step,
+                                                interrupted=interrupted)
         return not interrupted
 
-    def _after_step(self, logs: dict[str, float], progress: Progress, task: Any) -> None:
-        step = self.state.step
-        if step % self.cfg.log_every == 0 or step == 1:
+    def _after_step(self, logs: Logs, progress: Progress, task: Any) -> None:
+        """Log (reading the step's values to the host only here, every ``log_every`` steps), evaluate and
+        checkpoint; only rank 0 writes anything."""
+        step, main = self.state.step, self.ranks.is_main
+        logged = step % self.cfg.log_every == 0 or step == 1
+        values: dict[str, float] = {}
+        if main and logged:
+            values = host_values(logs)
             lrs = {f"lr/{k}": v for k, v in self.recipe.learning_rates().items()}
-            self.logger.scalars({**logs, **lrs, "time/steps_per_second": step / max(self.state.elapsed, 1e-9)}, step)
-        if step % self.cfg.eval_every == 0:
+            self.logger.scalars({**values, **lrs, "time/steps_per_second": step / max(self.state.elapsed, 1e-9)},
+                                step)
+        if main and step % self.cfg.eval_every == 0:
             self.evaluate_during_training()
         if step % self.cfg.checkpoint_every == 0:
-            self.save()
-        losses = "  ".join(f"{k.split('/')[-1]} {v:.3f}" for k, v in logs.items() if k.startswith("loss/"))
+            self.save_all()
+        if not main:
+            return
         progress_done = self._progress()
         total = self._max_steps() or (int(step / progress_done) if progress_done > 0 else None)
-        progress.update(task, completed=step, total=total, info=losses)
+        if logged:
+            losses = "  ".join(f"{k.split('/')[-1]} {v:.3f}" for k, v in values.items() if k.startswith("loss/"))
+            progress.update(task, completed=step, total=total, info=losses)
+        else:
+            progress.update(task, completed=step, total=total)
 
     def _progress_bar(self) -> Progress:
         return Progress(
@@ -277,7 +342,8 @@ class Trainer:
         """The recipe's loss terms on held-out clouds, logged as ``validation/<name>``: a training loss
         that keeps falling while this rises means the model memorises its training set."""
         with seeded(self.cfg.seed + 54321):
-            values = self.recipe.validation_losses(self.validation_batch(), step)
+            with self.accelerator.step_context():
+                values = self.recipe.validation_losses(self.validation_batch(), step)
         self.logger.scalars({f"validation/{k}": v for k, v in values.items()}, step)
         return values
 

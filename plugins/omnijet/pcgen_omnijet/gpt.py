@@ -13,6 +13,7 @@ from __future__ import annotations
 import torch
 import torch.nn.functional as F
 from pcgen import IGNORE, AutoregressiveModel
+from pcgen.nn import Dropout
 from torch import Tensor, nn
 
 from pcgen_omnijet.config import OmniJetConfig
@@ -79,7 +80,7 @@ class Block(nn.Module):
         self.norm1, self.norm2 = nn.LayerNorm(d), nn.LayerNorm(d)
         self.attention = CausalSelfAttention(d, config.num_heads, config.dropout)
         self.mlp = nn.Sequential(nn.Linear(d, config.mlp_ratio * d), nn.GELU(), nn.Linear(config.mlp_ratio * d, d),
-                                 nn.Dropout(config.dropout))
+                                 Dropout(config.dropout))
 
     def forward(self, h: Tensor, cache: KVCache | None = None, block: int = 0) -> Tensor:
         h = h + self.attention(self.norm1(h), cache, block)

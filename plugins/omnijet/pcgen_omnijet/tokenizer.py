@@ -20,8 +20,9 @@ from torch import Tensor, nn
 
 from pcgen_omnijet.config import OmniJetConfig
 
-NEAREST_CHUNK = 4096
-"""Particles per block when searching the nearest code (bounds memory at chunk x codebook floats)."""
+NEAREST_CHUNK = {"cpu": 32}
+"""Particles per block when searching the nearest code, by device type (default 4096): it bounds memory
+at chunk x codebook floats, and on the CPU a block of distances that stays in the cache is 3-5x faster."""
 
 
 def mlp(sizes: list[int]) -> nn.Sequential:
@@ -51,7 +52,7 @@ class Tokenizer(ObjectiveModel):
         """How often each code was chosen over all of training (the unigram sampling distribution)."""
         self.register_buffer("initialised", torch.zeros((), dtype=torch.bool))
         """Whether the codebook was set from the first training batch's encodings."""
-        self._last: dict[str, float] = {}
+        self._last: dict[str, Tensor] = {}
 
     # -- encoding and decoding -------------------------------------------------------------------
 
@@ -63,7 +64,11 @@ class Tokenizer(ObjectiveModel):
         """Index of the nearest code vector of each row of ``z`` ``(M, latent)``, ``(M,)`` long."""
         codes = self.codebook.detach()
         norms = (codes * codes).sum(-1)
-        out = [(norms - 2 * block.detach() @ codes.T).argmin(-1) for block in z.split(NEAREST_CHUNK)]
+        chunk = NEAREST_CHUNK.get(z.device.type, 4096)
+        # ||c||^2 - 2 z.c in one fused pass (||z||^2 is the same for every code), in fp32 even under autocast
+        with torch.autocast(z.device.type, enabled=False):
+            z = z.detach().to(codes.dtype)
+            out = [torch.addmm(norms, block, codes.T, alpha=-2).argmin(-1) for block in z.split(chunk)]
         return torch.cat(out) if out else torch.zeros(0, dtype=torch.long, device=z.device)
 
     @torch.no_grad()
@@ -102,12 +107,12 @@ class Tokenizer(ObjectiveModel):
             self.total_counts += counts
             with torch.no_grad():
                 per_feature = ((recon - x) ** 2).mean(0)
-            self._last = {f"tokenizer/recon_mse_{n}": v.item() for n, v in zip(self.feature_names, per_feature)}
-            self._last["codebook/batch_usage"] = (counts > 0).float().mean().item()
+            self._last = {f"tokenizer/recon_mse_{n}": v for n, v in zip(self.feature_names, per_feature, strict=True)}
+            self._last["codebook/batch_usage"] = (counts > 0).float().mean()
         return {"reconstruction": F.mse_loss(recon, x), "commitment": self.config.alpha * commitment}
 
     @torch.no_grad()
-    def after_step(self, batch: Batch, step: int) -> dict[str, float]:
+    def after_step(self, batch: Batch, step: int) -> dict[str, Tensor | float]:
         """Log reconstruction and codebook use; every ``replace_every`` steps replace unused codes."""
         logs = dict(self._last)
         if (step + 1) % self.config.replace_every:
@@ -129,7 +134,8 @@ class Tokenizer(ObjectiveModel):
         """Put the code vectors ``codes`` on randomly chosen ``encodings`` (plus noise of 1 % of their spread)."""
         pick = torch.randint(len(encodings), (len(codes),), device=encodings.device)
         spread = encodings.std(0, keepdim=True).nan_to_num(1.0) if len(encodings) > 1 else 1.0
-        self.codebook[codes] = encodings[pick] + 0.01 * spread * torch.randn_like(encodings[pick])
+        moved = encodings[pick] + 0.01 * spread * torch.randn_like(encodings[pick])
+        self.codebook[codes] = moved.to(self.codebook.dtype)  # encodings may be bf16 under autocast
 
     # -- generating (a baseline: tokens drawn independently) --------------------------------------
 

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 
 import torch
-from pcgen.nn import MaskedMultiheadAttention, apply_mask
+from pcgen.nn import Dropout, MaskedMultiheadAttention, apply_mask
 from torch import Tensor, nn
 
 from pcgen_tf_refiner.config import TFRefinerConfig
@@ -37,8 +37,8 @@ class EncoderBlock(nn.Module):
         super().__init__()
         self.attention = MaskedMultiheadAttention(dim, num_heads)
         self.norm1, self.norm2 = nn.LayerNorm(dim), nn.LayerNorm(dim)
-        self.ff = nn.Sequential(nn.Linear(dim, hidden), activation, nn.Dropout(dropout), nn.Linear(hidden, dim))
-        self.drop1, self.drop2 = nn.Dropout(dropout), nn.Dropout(dropout)
+        self.ff = nn.Sequential(nn.Linear(dim, hidden), activation, Dropout(dropout), nn.Linear(hidden, dim))
+        self.drop1, self.drop2 = Dropout(dropout), Dropout(dropout)
 
     def forward(self, x: Tensor, mask: Tensor) -> Tensor:
         x = apply_mask(x, mask)
@@ -67,8 +67,8 @@ class Refiner(nn.Module):
         self.embed = nn.Linear(num_features, d)
         self.blocks = encoder(config, config.refiner_blocks, nn.ReLU)
         self.head = nn.Sequential(
-            nn.Linear(d, h), nn.LeakyReLU(slope), nn.Dropout(p),
-            nn.Linear(h, h), nn.LeakyReLU(slope), nn.Dropout(p),
+            nn.Linear(d, h), nn.LeakyReLU(slope), Dropout(p),
+            nn.Linear(h, h), nn.LeakyReLU(slope), Dropout(p),
             nn.Linear(h, num_features),
         )
         xavier_init(self)

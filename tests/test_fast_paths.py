@@ -1,0 +1,168 @@
+"""The fast paths compute what the plain ones did: dropout's distribution, fused optimisers, one fused gradient
+norm, OmniJet's blocked nearest code, log values read once; and the accelerator options (bf16 autocast,
+torch.compile, sampling under inference mode) train and sample correctly on the CPU."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+import torch
+from conftest import quick_overrides
+from torch import nn
+
+from pcgen.config import load_config
+from pcgen.nn import Dropout, dropout
+from pcgen.train import precision
+from pcgen.train.checkpoint import load_checkpoint
+from pcgen.train.recipe import clip_gradients, grad_norm, host_values, make_optimizer
+from pcgen.train.runner import execute
+
+
+def test_dropout_keeps_each_value_with_probability_one_minus_p_and_rescales() -> None:
+    torch.manual_seed(0)
+    x = torch.ones(400_000)
+    out = dropout(x, 0.3)
+    kept = out != 0
+    assert abs(kept.float().mean().item() - 0.7) < 0.005
+    assert torch.allclose(out[kept], torch.full_like(out[kept], 1 / 0.7))
+    assert dropout(x, 0.3, training=False) is x and dropout(x, 0.0) is x
+    layer = Dropout(0.5).eval()
+    assert torch.equal(layer(x), x)
+    with pytest.raises(ValueError, match=r"\[0, 1\)"):
+        Dropout(1.0)
+
+
+def test_dropout_gradient_flows_through_kept_values_only() -> None:
+    torch.manual_seed(1)
+    x = torch.randn(64, 32, requires_grad=True)
+    out = dropout(x, 0.5)
+    out.sum().backward()
+    assert torch.equal(x.grad != 0, out != 0)
+
+
+def _mlp() -> nn.Module:
+    torch.manual_seed(0)
+    return nn.Sequential(nn.Linear(5, 16), nn.Tanh(), nn.Linear(16, 3))
+
+
+@pytest.mark.parametrize("name", ["adam", "adamw", "rmsprop"])
+def test_fused_and_multi_tensor_optimisers_follow_the_plain_update(name: str) -> None:
+    fast, plain = _mlp(), _mlp()
+    kwargs = {"lr": 1e-2, "weight_decay": 0.01}
+    opt_fast = make_optimizer(name, fast.parameters(), betas=(0.5, 0.999), **kwargs)
+    cls = {"adam": torch.optim.Adam, "adamw": torch.optim.AdamW, "rmsprop": torch.optim.RMSprop}[name]
+    extra = {} if name == "rmsprop" else {"betas": (0.5, 0.999)}
+    opt_plain = cls(plain.parameters(), foreach=False, **kwargs, **extra)
+    x = torch.randn(32, 5)
+    for _ in range(5):
+        for model, opt in ((fast, opt_fast), (plain, opt_plain)):
+            opt.zero_grad()
+            model(x).square().mean().backward()
+            opt.step()
+    for a, b in zip(fast.parameters(), plain.parameters(), strict=True):
+        torch.testing.assert_close(a, b, rtol=1e-5, atol=1e-6)
+
+
+def test_fused_gradient_norm_is_the_norm_of_all_gradients_and_clips() -> None:
+    model = _mlp()
+    model(torch.randn(8, 5)).sum().backward()
+    per_parameter = torch.stack([p.grad.norm() for p in model.parameters()]).norm()
+    torch.testing.assert_close(grad_norm(model), per_parameter)
+    before = clip_gradients(model, 0.1)
+    torch.testing.assert_close(before, per_parameter)
+    torch.testing.assert_close(grad_norm(model), torch.tensor(0.1), rtol=1e-4, atol=1e-6)
+    assert grad_norm(nn.Linear(2, 2)).item() == 0.0  # no gradients yet
+
+
+def test_host_values_reads_tensors_and_floats_in_order() -> None:
+    values = host_values({"a": torch.tensor(1.5), "b": 2.0, "c": torch.tensor(3, dtype=torch.int64)})
+    assert values == {"a": 1.5, "b": 2.0, "c": 3.0} and list(values) == ["a", "b", "c"]
+
+
+def test_blocked_nearest_code_matches_the_plain_search() -> None:
+    from pcgen_omnijet.config import OmniJetConfig
+    from pcgen_omnijet.tokenizer import Tokenizer
+
+    torch.manual_seed(0)
+    tokenizer = Tokenizer(OmniJetConfig(codebook_size=512, latent_dim=4), 3)
+    z = torch.randn(1000, 4)
+    plain = torch.cdist(z, tokenizer.codebook.detach()).argmin(-1)
+    assert torch.equal(tokenizer.nearest(z), plain)
+
+
+def train(registry, tmp_path: Path, name: str, plugin: str = "igapt", steps: int = 6, **extra: str) -> Path:
+    small = {f"model.{k}": json.dumps(v) for k, v in registry.model(plugin).quick_config.items()}
+    cfg = load_config(None, quick_overrides(steps, **small, **extra) + [f'name="{name}"', f'run_dir="{tmp_path}"'],
+                      registry, plugin=plugin)
+    return execute(cfg, registry, show_progress=False, final_eval=False).run_dir
+
+
+def test_precision_setting_accepts_numbers_and_text(registry) -> None:
+    for value in ("32", '"32"'):
+        assert load_config(None, [f"train.precision={value}"], registry, plugin="igapt").run.train.precision == "32"
+    with pytest.raises(ValueError, match="precision"):
+        load_config(None, ['train.precision="fp8"'], registry, plugin="igapt")
+
+
+@pytest.mark.parametrize("plugin", ["igapt", "omnijet"])
+def test_bf16_mixed_precision_trains_with_fp32_weights(registry, tmp_path: Path, plugin: str) -> None:
+    run = train(registry, tmp_path, "bf16", plugin, **{"train.precision": '"bf16-mixed"'})
+    weights = load_checkpoint(run)["model"]
+    assert all(w.dtype in (torch.float32, torch.bool, torch.int64) for w in weights.values())
+    assert all(torch.isfinite(w).all() for w in weights.values() if w.is_floating_point())
+
+
+def test_bf16_autocast_runs_matrix_products_in_bf16_on_the_cpu() -> None:
+    layer = nn.Linear(4, 4)
+    with precision.autocast(torch.device("cpu"), "bf16-mixed"):
+        assert layer(torch.randn(2, 4)).dtype == torch.bfloat16
+    with precision.autocast(torch.device("cpu"), "32"):
+        assert layer(torch.randn(2, 4)).dtype == torch.float32
+
+
+def test_compile_wraps_the_networks_and_gives_the_same_training(registry, tmp_path: Path,
+                                                               monkeypatch: pytest.MonkeyPatch) -> None:
+    """The wiring of ``train.compile`` (with torch.compile's eager backend: no code generation, which takes
+    minutes on a CPU): the generator and the critic are compiled in place, checkpoints keep their keys,
+    and the weights are those of the uncompiled run."""
+    monkeypatch.setattr(precision, "COMPILE_BACKEND", "eager")
+    plain = load_checkpoint(train(registry, tmp_path, "plain"))["model"]
+    compiled = load_checkpoint(train(registry, tmp_path, "compiled", **{"train.compile": "true"}))["model"]
+    assert plain.keys() == compiled.keys()
+    for key in plain:
+        torch.testing.assert_close(plain[key], compiled[key])
+
+
+def test_compile_skips_a_critic_that_takes_a_gradient_penalty(registry) -> None:
+    from pcgen.models import AdversarialModel
+
+    class Tiny(AdversarialModel):
+        pass
+
+    model = Tiny(nn.Linear(2, 2), nn.Linear(2, 1))
+    names = precision.compile_submodules(model, skip=("critic",))
+    assert names == ["generator"]
+
+
+def test_sampling_runs_in_inference_mode_and_bf16(registry, tmp_path: Path) -> None:
+    from pcgen.sampling import load_trained
+
+    run = train(registry, tmp_path, "sample")
+    trained = load_trained(run, registry)
+    seen: list[bool] = []
+    original = trained.model.sample
+
+    def watched(mask, cond):  # noqa: ANN001, ANN202
+        seen.append(torch.is_inference_mode_enabled())
+        return original(mask, cond)
+
+    trained.model.sample = watched  # type: ignore[method-assign]
+    plain = trained.generate(50, batch_size=None, seed=3)
+    assert seen and all(seen)
+    again = trained.generate(50, batch_size=None, seed=3)
+    assert (plain.points == again.points).all()  # reproducible
+    assert len(trained.generate(50, batch_size=16, seed=3)) == 50
+    low = trained.generate(50, seed=3, precision="bf16-mixed")
+    assert low.points.shape == plain.points.shape and torch.isfinite(torch.from_numpy(low.points)).all()
