@@ -186,7 +186,7 @@ class ObjectiveModel(GenerativeModel):
     def training_losses(self, batch: Batch, step: int) -> dict[str, Tensor]:
         """Scalar loss terms of one batch; the recipe minimises their sum and logs each as ``loss/<name>``."""
 
-    def after_step(self, batch: Batch, step: int) -> dict[str, float]:
+    def after_step(self, batch: Batch, step: int) -> dict[str, Tensor | float]:
         """Called after each optimiser step (not after skipped ones); returns extra scalars to log."""
         return {}
 

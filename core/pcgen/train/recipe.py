@@ -8,11 +8,11 @@ from typing import Any
 
 import torch
 from pydantic import BaseModel
-from torch import nn
+from torch import Tensor, nn
 
 from pcgen.models import Batch, GenerativeModel
 
-__all__ = ["Batch", "Recipe", "grad_norm", "make_optimizer", "warmup_cosine"]
+__all__ = ["Batch", "Logs", "Recipe", "clip_gradients", "grad_norm", "host_values", "make_optimizer", "warmup_cosine"]
 
 
 def warmup_cosine(step: int, progress: float, warmup_steps: int, min_fraction: float = 0.0, cycles: int = 1) -> float:
