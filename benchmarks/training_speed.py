@@ -25,6 +25,7 @@ import argparse
 import contextlib
 import json
 import os
+import signal
 import statistics
 import subprocess
 import sys
@@ -277,6 +278,8 @@ def main() -> None:
     if args.worker:
         print(json.dumps(worker(args)))
         return
+    # a stopped run still removes its temporary worktree (the context manager's cleanup runs)
+    signal.signal(signal.SIGTERM, lambda *_: sys.exit(143))
     result = drive(args)
     print(markdown(result, args.settings))
     if args.json:
