@@ -154,8 +154,10 @@ class Trainer:
 
     def save_all(self, name: str = "last.pt") -> None:
         """A checkpoint with every rank's RNG state; every rank must call it."""
-        states = self.rank_rng_states() if self.ranks.distributed else None
-        self.save(name, states)
+        if self.ranks.distributed:
+            self.save(name, self.rank_rng_states())
+        else:
+            self.save(name)
 
     def restore(self, path: Path) -> None:
         """Continue from a checkpoint: weights, optimiser state, RNG and loop position."""
