@@ -21,7 +21,8 @@ PUBLIC_API = {
         "PretrainedWeights", "RecipeSpec", "StageSpec", "StagedModel", "__version__", "hookimpl",
     },
     "pcgen.nn": {
-        "ConditionalGLU", "EPiCLayer", "EPiCNetwork", "EPiCPooling", "FeedForward", "InducedParticleAttentionBlock", "InducedSetAttentionBlock",
+        "ConditionalGLU", "Dropout", "EPiCLayer", "EPiCNetwork", "EPiCPooling", "FeedForward",
+        "InducedParticleAttentionBlock", "InducedSetAttentionBlock", "dropout",
         "MaskedMultiheadAttention", "MeanFieldAttention", "MeanFieldBlock", "MeanFieldEncoder",
         "MultiheadAttentionBlock", "PoolingByMultiheadAttention", "SelfAttentionBlock", "apply_mask",
         "attention_key_padding", "check_condition", "has_particles", "mask_from_multiplicity", "masked_mean",
