@@ -231,7 +231,9 @@ def two_particle_jets(num: int, separation: float) -> PointClouds:
 
 def test_known_values_of_delta_distributions():
     narrow, wide = two_particle_jets(100, 0.2), two_particle_jets(100, 0.4)
-    mass = lambda d: math.sqrt(2 * 0.25 * (math.cosh(d) - 1))
+    def mass(d: float) -> float:
+        return math.sqrt(2 * 0.25 * (math.cosh(d) - 1))
+
     np.testing.assert_allclose(value_of(W1M, narrow, wide), [abs(mass(0.2) - mass(0.4)), 0.0], atol=1e-7)
     metric = W1P()
     metric.update(*tensors(narrow), *tensors(wide))
