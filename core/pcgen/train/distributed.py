@@ -94,6 +94,9 @@ def init_distributed(device: str = "auto") -> Iterator[RankInfo]:
     dist.init_process_group(backend="nccl" if on_gpu else "gloo")
     try:
         yield rank_info()
+        # Every rank waits for the others before the group goes: a rank that tore its group down
+        # while rank 0 still wrote its last checkpoint was seen to abort (gloo) on a loaded CI machine.
+        dist.barrier()
     finally:
         dist.destroy_process_group()
 
