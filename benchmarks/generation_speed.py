@@ -138,28 +138,23 @@ def steps_table(args: argparse.Namespace, registry: object, pythia_us: float | N
     """µs/jet and metrics of a trained ODE-sampled model per solver, time grid and number of steps."""
     from pathlib import Path
 
-    from trained_models import held_out, measure, spread
+    from trained_models import held_out, measure, real_and_truth, sampled_metrics, spread
 
     from pcgen.sampling import load_trained
 
     run = Path(args.checkpoint)
     test, norm = held_out(run, registry)
     n = args.eval_jets
-    real = test.subset(slice(1000, 1000 + n))
-    truth = spread([measure(real, test.subset(slice(a, a + n)), registry, norm)
-                    for a in range(1000 + n, len(test) - n + 1, n)][:5])
+    real, truth_slices = real_and_truth(test, 1000, n, pairs=5)
+    truth = spread([measure(real, other, registry, norm) for other in truth_slices])
     rows = [{"setting": "truth", "metrics": truth}]
     print(f"truth ({n} vs {n} held-out jets): " + fmt(truth))
     for variant in args.variants:
         for grid in args.grids:
             for steps in args.steps:
                 trained = load_trained(run, registry, overrides=[f"model.solver_steps={steps}", f'model.time_grid="{grid}"'])
-                values, seconds = [], 0.0
-                for seed in range(args.seeds):
-                    start = time.perf_counter()
-                    fake = trained.generate(n, batch_size=500, seed=2000 + seed, variant=variant)
-                    seconds += time.perf_counter() - start
-                    values.append(measure(real, fake, registry, norm))
+                values, seconds = sampled_metrics(trained, real, range(2000, 2000 + args.seeds), registry, norm,
+                                                  variant=variant)
                 us = seconds / (n * args.seeds) * 1e6
                 row = {"setting": f"{variant} {grid} {steps}", "variant": variant, "grid": grid, "steps": steps,
                        "us_per_jet": round(us, 1), "metrics": spread(values),

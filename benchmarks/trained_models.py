@@ -50,6 +50,29 @@ def measure(real: PointClouds, other: PointClouds, registry: Any, norm: EFPNorma
     return {s.name: compute_metric(s, real, other, options.get(s.name, {}))[s.name][0] * s.scale for s in specs}
 
 
+def real_and_truth(test: PointClouds, start: int, n: int, pairs: int | None = None) -> tuple[PointClouds, list[PointClouds]]:
+    """The real jets every row compares with (held-out ``[start, start + n)``) and the further disjoint
+    held-out slices of ``n`` jets that make the truth row (at most ``pairs`` of them)."""
+    slices = [test.subset(slice(a, a + n)) for a in range(start + n, len(test) - n + 1, n)]
+    return test.subset(slice(start, start + n)), slices[:pairs]
+
+
+def sampled_metrics(trained: Any, real: PointClouds, seeds: range, registry: Any, norm: EFPNormalisation,
+                    batch_size: int = 500, variant: str | None = None,
+                    label: str | None = None) -> tuple[list[dict[str, float]], float]:
+    """The metrics of ``len(real)`` generated jets against ``real`` for each sampling seed, and the seconds
+    generation took in all; with ``label``, each seed's values are printed."""
+    values, seconds = [], 0.0
+    for seed in seeds:
+        begin = time.perf_counter()
+        fake = trained.generate(len(real), batch_size=batch_size, seed=seed, variant=variant)
+        seconds += time.perf_counter() - begin
+        values.append(measure(real, fake, registry, norm))
+        if label:
+            print(f"  {label} seed {seed}: " + "  ".join(f"{k} {v:.3g}" for k, v in values[-1].items()), flush=True)
+    return values, seconds
+
+
 def spread(values: list[dict[str, float]]) -> dict[str, list[float]]:
     """``{metric: [mean, std]}`` over several measurements (std with ddof=1, 0 for one value)."""
     keys = values[0].keys()
@@ -97,8 +120,7 @@ def main() -> None:
     runs = [(Path(r.split(":")[0]), r.split(":")[1] if ":" in r else "last") for r in args.runs]
     test, norm = held_out(runs[0][0], registry)
     n, start = args.jets, args.offset
-    real = test.subset(slice(start, start + n))
-    truth_slices = [test.subset(slice(a, a + n)) for a in range(start + n, len(test) - n + 1, n)]
+    real, truth_slices = real_and_truth(test, start, n)
     result: dict[str, Any] = {"machine": f"{platform.processor() or platform.machine()}, {torch.get_num_threads()} threads",
                               "jets": n, "seeds": args.seeds, "rows": {}}
     print(f"real: held-out jets [{start}, {start + n}); truth: {len(truth_slices)} further disjoint slices of {n}")
@@ -108,14 +130,8 @@ def main() -> None:
     for run, which in runs:
         overrides = [s.split("=", 1)[1] for s in args.sets if s.split("=", 1)[0] == run.name]
         trained = load_trained(run / "checkpoints" / f"{which}.pt", registry, overrides=overrides)
-        values, seconds = [], 0.0
-        for seed in range(args.seeds):
-            begin = time.perf_counter()
-            fake = trained.generate(n, batch_size=1000, seed=1000 + seed)
-            seconds += time.perf_counter() - begin
-            values.append(measure(real, fake, registry, norm))
-            print(f"  {run.name} {which} seed {seed}: " + "  ".join(f"{k} {v:.3g}" for k, v in values[-1].items()),
-                  flush=True)
+        values, seconds = sampled_metrics(trained, real, range(1000, 1000 + args.seeds), registry, norm,
+                                          batch_size=1000, label=f"{run.name} {which}")
         config = read_toml(run / "config.toml")
         row = {"metrics": spread(values), "checkpoint": which, "plugin": config["plugin"],
                "sampling_us_per_jet": round(seconds / (n * args.seeds) * 1e6, 1), "overrides": overrides,
@@ -140,10 +156,9 @@ def reproduce_block(run: Path, row: dict[str, Any], test: PointClouds, norm: EFP
     """W1M and W1P at a small sample size (``pcgen sample --n 1000`` then ``pcgen eval --n 1000``), over
     several seeds, with the truth spread at that size: what a test can check the shipped weights against."""
     trained = load_trained(run / "checkpoints" / f"{row['checkpoint']}.pt", registry, overrides=row["overrides"])
-    real = test.subset(slice(1000, 1000 + jets))
-    model = [measure(real, trained.generate(jets, batch_size=500, seed=seed), registry, norm) for seed in range(seeds)]
-    truth = [measure(real, test.subset(slice(a, a + jets)), registry, norm)
-             for a in range(1000 + jets, len(test) - jets + 1, jets)][:seeds]
+    real, truth_slices = real_and_truth(test, 1000, jets, pairs=seeds)
+    model, _ = sampled_metrics(trained, real, range(seeds), registry, norm)
+    truth = [measure(real, other, registry, norm) for other in truth_slices]
     keep = ("w1m", "w1p")
     return {"jets": jets, "seeds": seeds,
             "model": {k: v for k, v in spread(model).items() if k in keep},
