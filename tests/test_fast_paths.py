@@ -166,3 +166,82 @@ def test_sampling_runs_in_inference_mode_and_bf16(registry, tmp_path: Path) -> N
     assert len(trained.generate(50, batch_size=16, seed=3)) == 50
     low = trained.generate(50, seed=3, precision="bf16-mixed")
     assert low.points.shape == plain.points.shape and torch.isfinite(torch.from_numpy(low.points)).all()
+
+
+# ------------------------------------------------------------------------------------------------
+# Masking by bitwise AND, attention of a few queries, cache-sized CPU generation
+# ------------------------------------------------------------------------------------------------
+
+
+def test_keep_where_zeros_nan_and_inf_in_value_and_gradient_and_differentiates_twice() -> None:
+    from pcgen.nn import apply_mask, keep_where
+
+    torch.manual_seed(2)
+    mask = torch.rand(6, 9) > 0.4
+    for dtype in (torch.float32, torch.float64, torch.bfloat16, torch.float16):
+        x = torch.randn(6, 9, 4).to(dtype)
+        x[~mask] = float("nan")
+        x[~mask & (torch.arange(9) % 2 == 0)] = float("inf")
+        out = apply_mask(x, mask)
+        assert out.dtype == dtype and torch.equal(out[mask], x[mask])
+        assert (out[~mask] == 0).all() and not torch.signbit(out[~mask]).any()  # +0.0 exactly
+    x = torch.randn(6, 9, 4, dtype=torch.float64, requires_grad=True)
+    torch.autograd.gradcheck(lambda t: keep_where(t, mask.unsqueeze(-1)), (x,))
+    torch.autograd.gradgradcheck(lambda t: keep_where(t, mask.unsqueeze(-1)) ** 2, (x,))
+    (grad,) = torch.autograd.grad(apply_mask(x, mask).sum(), x)
+    assert torch.equal(grad, mask.unsqueeze(-1).expand_as(grad).to(grad.dtype))
+    ints = torch.arange(12).view(2, 6)
+    assert torch.equal(keep_where(ints, ints % 2 == 0), torch.where(ints % 2 == 0, ints, 0))
+
+
+@pytest.mark.parametrize("n_query", [1, 2])
+def test_few_query_attention_is_plain_multihead_attention(n_query: int) -> None:
+    from pcgen.nn import MaskedMultiheadAttention
+
+    torch.manual_seed(3)
+    att = MaskedMultiheadAttention(64, 4, kv_dim=48).double()
+    assert att.num_heads * n_query * 4 <= att.dim  # the few-query path is taken
+    reference = nn.MultiheadAttention(64, 4, kdim=48, vdim=48, batch_first=True).double()
+    with torch.no_grad():
+        reference.q_proj_weight.copy_(att.q_proj.weight)
+        reference.k_proj_weight.copy_(att.k_proj.weight)
+        reference.v_proj_weight.copy_(att.v_proj.weight)
+        reference.in_proj_bias.copy_(torch.cat([att.q_proj.bias, att.k_proj.bias, att.v_proj.bias]))
+        reference.out_proj.weight.copy_(att.out_proj.weight)
+        reference.out_proj.bias.copy_(att.out_proj.bias)
+    query = torch.randn(8, n_query, 64, dtype=torch.float64)
+    key = torch.randn(8, 30, 48, dtype=torch.float64)
+    mask = torch.rand(8, 30) > 0.4
+    mask[1] = False  # an empty cloud: zero output
+    mask[0] = True
+    key_with_garbage = key.masked_fill(~mask.unsqueeze(-1), float("nan"))
+    out = att(query, key_with_garbage, mask)
+    expected = reference(query, key, key, key_padding_mask=~(mask | ~mask.any(1, keepdim=True)))[0]
+    expected[1] = 0
+    assert torch.allclose(out, expected, atol=1e-12)
+    out.square().sum().backward()
+    assert all(p.grad is not None and torch.isfinite(p.grad).all() for p in att.parameters())
+
+
+def test_a_query_shared_by_the_batch_is_projected_once_with_the_same_result_and_gradient() -> None:
+    from pcgen.nn import MaskedMultiheadAttention
+
+    torch.manual_seed(4)
+    att = MaskedMultiheadAttention(16, 2).double()
+    seeds = torch.randn(1, 12, 16, dtype=torch.float64, requires_grad=True)
+    key, mask = torch.randn(5, 7, 16, dtype=torch.float64), torch.rand(5, 7) > 0.3
+    shared = att(seeds.expand(5, -1, -1), key, mask)
+    (g_shared,) = torch.autograd.grad(shared.sum(), seeds)
+    copied = att(seeds.expand(5, -1, -1).contiguous(), key, mask)
+    (g_copied,) = torch.autograd.grad(copied.sum(), seeds)
+    assert torch.allclose(shared, copied, atol=1e-12) and torch.allclose(g_shared, g_copied, atol=1e-12)
+
+
+def test_generation_on_the_cpu_runs_in_cache_sized_passes() -> None:
+    from pcgen.sampling import CPU_PASS_PARTICLES, largest_batch
+
+    cpu = torch.device("cpu")
+    assert largest_batch(cpu, 10_000, 30) == CPU_PASS_PARTICLES // 30
+    assert largest_batch(cpu, 10_000, 150) == CPU_PASS_PARTICLES // 150
+    assert largest_batch(cpu, 5, 30) == 5 and largest_batch(cpu, 10, 10_000) == 1
+    assert largest_batch(torch.device("cuda"), 10_000_000, 30) == 65_536

@@ -231,7 +231,7 @@ def sample_command(
     n: Annotated[int, typer.Option("--n", help="Number of clouds to generate.", min=1)] = 10_000,
     out_file: Annotated[Path, typer.Option("--out", help="Output HDF5 file.")] = Path("samples.h5"),
     seed: Annotated[int, typer.Option(help="Sampling seed.", min=0)] = 0,
-    batch_size: Annotated[int, typer.Option(help="Clouds per forward pass; 0 = the largest that fits.", min=0)] = 1024,
+    batch_size: Annotated[int, typer.Option(help="Clouds per forward pass; 0 = the best for the device (CPU: cache-sized passes, GPU: the largest that fits).", min=0)] = 0,
     device: Annotated[str, typer.Option(help="cpu, cuda or auto.")] = "auto",
     variant: Annotated[Optional[str], typer.Option(help="Sampling variant of models that have several.")] = None,
     multiplicity: Annotated[str, typer.Option(help="auto, data (training distribution) or model (e.g. a stop token).")] = "auto",

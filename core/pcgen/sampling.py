@@ -44,7 +44,7 @@ class TrainedModel:
 
     @torch.inference_mode()
     def generate(
-        self, num: int, batch_size: int | None = 1024, seed: int = 0, device: str | torch.device = "cpu",
+        self, num: int, batch_size: int | None = None, seed: int = 0, device: str | torch.device = "cpu",
         progress: Any = None, variant: str | None = None, multiplicity: str = "auto",
         precision: str = "32", compile: bool = False,
     ) -> PointClouds:
@@ -54,8 +54,9 @@ class TrainedModel:
         ``multiplicity``: ``"data"`` draws multiplicities from the training distribution, ``"model"``
         lets the model draw them (models with ``draws_multiplicity``, e.g. where a stop token comes),
         ``"auto"`` the model's way if it has one, else the data's. ``batch_size``: clouds per
-        forward pass; None = the largest that fits (:func:`largest_batch`; on a GPU it halves a
-        large batch until it fits in memory). ``precision="bf16-mixed"`` samples under bf16
+        forward pass; None = the best size for the device (:func:`largest_batch`: on a CPU the
+        passes that keep their activations in the cache, on a GPU the largest batch that fits, halved
+        while memory runs out). ``precision="bf16-mixed"`` samples under bf16
         autocast; ``compile=True`` compiles the model's networks first (worth it for many clouds).
         """
         if multiplicity not in ("auto", "data", "model"):
@@ -72,7 +73,7 @@ class TrainedModel:
             compile_submodules(self.model)
         n_max = self.data_info.max_particles
         chunks, masks = [], []
-        batch = batch_size or largest_batch(device, num)
+        batch = batch_size or largest_batch(device, num, n_max)
         with seeded(seed), autocast(device, precision):
             counts = None if use_model else self.multiplicity.sample(num)
             start = 0
@@ -113,10 +114,18 @@ class TrainedModel:
         )
 
 
-def largest_batch(device: torch.device, num: int) -> int:
-    """First batch size to try when generating ``num`` clouds with no batch size given: 1,024 on a CPU
-    (larger gains nothing there), up to 65,536 on a GPU (generation halves it while memory runs out)."""
-    return min(num, 65_536 if device.type == "cuda" else 1024) or 1
+CPU_PASS_PARTICLES = 4096
+"""Particles per generation pass on a CPU: activations of a few MB stay in the cache. Measured on a
+2-core EPYC (docs/results.md), 1,024-jet passes of N=30 were 1.3-2x slower per jet than 136-jet ones."""
+
+
+def largest_batch(device: torch.device, num: int, max_particles: int = 30) -> int:
+    """First batch size to try when generating ``num`` clouds of up to ``max_particles`` with no batch
+    size given: on a CPU ``CPU_PASS_PARTICLES // max_particles`` clouds (larger passes are slower per
+    cloud there), on a GPU up to 65,536 (generation halves it while memory runs out)."""
+    if device.type == "cuda":
+        return min(num, 65_536) or 1
+    return max(1, min(num, CPU_PASS_PARTICLES // max(1, max_particles)))
 
 
 def generated_globals(kind: str, points: np.ndarray, mask: np.ndarray) -> tuple[np.ndarray, tuple[str, ...]]:

@@ -15,6 +15,7 @@ Blocks are post-norm, as in the Set Transformer (Lee et al., arXiv:1810.00825):
 from __future__ import annotations
 
 import itertools
+import math
 from collections.abc import Sequence
 from functools import partial
 
@@ -23,7 +24,7 @@ import torch.nn.functional as F
 from torch import Tensor, nn
 
 from pcgen.nn.dropout import Dropout
-from pcgen.nn.masking import apply_mask, safe_key_padding
+from pcgen.nn.masking import apply_mask, keep_where, safe_key_padding
 
 
 class FeedForward(nn.Sequential):
@@ -76,25 +77,63 @@ class MaskedMultiheadAttention(nn.Module):
         batch, n_query, _ = query.shape
         n_key = key.shape[1]
         nonempty: Tensor | None = None
-        attn_mask: Tensor | None = None
+        key_padding: Tensor | None = None
         if key_mask is not None:
             key = apply_mask(key, key_mask)
             key_padding, nonempty = safe_key_padding(key_mask)
-            attn_mask = (~key_padding)[:, None, None, :]  # (B, 1, 1, Nk), True = attend
         if self.q_proj is None or self.k_proj is None:
             if n_key != 1:
                 raise ValueError(f"single_key attention got {n_key} keys")
             out = self.out_proj(self.v_proj(key)).expand(batch, n_query, self.dim)
+        elif self.num_heads * n_query * 4 <= self.dim:
+            out = self._few_query_attention(self._project_query(query), key, key_padding)
         else:
             heads, head_dim = self.num_heads, self.dim // self.num_heads
-            q = self.q_proj(query).view(batch, n_query, heads, head_dim).transpose(1, 2)
+            q = self._project_query(query).view(batch, n_query, heads, head_dim).transpose(1, 2)
             k = self.k_proj(key).view(batch, n_key, heads, head_dim).transpose(1, 2)
             v = self.v_proj(key).view(batch, n_key, heads, head_dim).transpose(1, 2)
+            attn_mask = None if key_padding is None else (~key_padding)[:, None, None, :]  # True = attend
             out = F.scaled_dot_product_attention(q, k, v, attn_mask=attn_mask)
             out = self.out_proj(out.transpose(1, 2).reshape(batch, n_query, self.dim))
         if nonempty is not None:
-            out = out.masked_fill(~nonempty[:, None, None], 0.0)
+            out = keep_where(out, nonempty[:, None, None])
         return out
+
+    def _project_query(self, query: Tensor) -> Tensor:
+        """``q_proj(query)``; a query set shared by the whole batch (an expanded parameter:
+        inducing points, PMA seeds) is projected once and expanded."""
+        assert self.q_proj is not None
+        if query.shape[0] > 1 and query.stride(0) == 0:
+            return self.q_proj(query[:1]).expand(query.shape[0], -1, -1)
+        return self.q_proj(query)
+
+    def _few_query_attention(self, q: Tensor, key: Tensor, key_padding: Tensor | None) -> Tensor:
+        """Attention of a few projected queries ``q`` ``(B, Nq, dim)``, without projecting the keys.
+
+        With ``heads * Nq`` well below ``dim`` it is cheaper to map each query back into key space
+        than to map every key into query space: ``q_h . (W_k,h k + b_k,h) = (W_k,h^T q_h) . k +
+        q_h . b_k,h`` (the last term is the same for every key), and, as the weights of a cloud sum to one,
+        ``sum_n w_n (W_v k_n + b_v) = W_v (sum_n w_n k_n) + b_v``. Per key this costs
+        ``O(heads * Nq * kv_dim)`` instead of ``O(kv_dim * dim)``; the result is the same attention.
+        """
+        assert self.k_proj is not None
+        batch, n_query, _ = q.shape
+        heads, head_dim = self.num_heads, self.dim // self.num_heads
+        w_k = self.k_proj.weight.view(heads, head_dim, self.kv_dim)
+        w_v = self.v_proj.weight.view(heads, head_dim, self.kv_dim)
+        q_heads = q.view(batch, n_query, heads, head_dim)
+        q_eff = torch.einsum("bqhd,hdi->bhqi", q_heads, w_k)
+        # q . b_k is constant over the keys; kept so that b_k stays in the graph as in plain attention
+        # (DistributedDataParallel expects a gradient for every parameter)
+        key_bias = torch.einsum("bqhd,hd->bhq", q_heads, self.k_proj.bias.view(heads, head_dim))
+        logits = torch.baddbmm(key_bias.reshape(batch, heads * n_query, 1),
+                               q_eff.reshape(batch, heads * n_query, self.kv_dim), key.transpose(1, 2))
+        logits = logits * (1.0 / math.sqrt(head_dim))  # (B, heads * Nq, Nk)
+        if key_padding is not None:
+            logits = logits.masked_fill(key_padding[:, None, :], float("-inf"))
+        pooled = torch.bmm(torch.softmax(logits, dim=-1), key).view(batch, heads, n_query, self.kv_dim)
+        values = torch.einsum("bhqi,hdi->bqhd", pooled, w_v).reshape(batch, n_query, self.dim)
+        return self.out_proj(values + self.v_proj.bias)
 
 
 class MultiheadAttentionBlock(nn.Module):

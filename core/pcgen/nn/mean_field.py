@@ -29,7 +29,7 @@ from torch.nn.utils import parametrize
 from torch.nn.utils.parametrizations import spectral_norm
 
 from pcgen.nn.conditioning import check_condition
-from pcgen.nn.masking import apply_mask, masked_mean, safe_key_padding
+from pcgen.nn.masking import apply_mask, keep_where, masked_mean, safe_key_padding
 
 AttentionKind = Literal["dot", "l2"]
 Normalization = Literal["none", "weight", "spectral"]
@@ -112,7 +112,7 @@ class MeanFieldAttention(nn.Module):
         pooled = torch.bmm(weights.transpose(1, 2), points)  # (B, H, dim)
         values = torch.einsum("bhi,hdi->bhd", pooled, self.v_proj.weight.view(heads, head_dim, self.dim))
         out = self.out_proj(values.reshape(batch, self.dim) + self.v_proj.bias)
-        return out if nonempty is None else out.masked_fill(~nonempty.unsqueeze(-1), 0.0)
+        return out if nonempty is None else keep_where(out, nonempty.unsqueeze(-1))
 
 
 class ConditionalGLU(nn.Module):
