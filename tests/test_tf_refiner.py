@@ -262,3 +262,18 @@ def test_training_resumes_exactly_in_stage_2_and_both_variants_load(registry, tm
     assert tf.meta["variant"] == "tf" and vnf.meta["variant"] == "vnf"
     assert (tf.points[~tf.mask] == 0).all() and (vnf.points[~vnf.mask] == 0).all()
     assert not np.array_equal(tf.points, vnf.points)  # the refiner has learnt a correction
+
+
+def test_the_critics_last_block_computing_the_class_token_only_changes_nothing() -> None:
+    from pcgen_tf_refiner.networks import Critic
+
+    torch.manual_seed(5)
+    critic = Critic(QUICK, 3).double().eval()
+    x = torch.randn(6, 30, 3, dtype=torch.float64)
+    mask = mask_for(torch.randint(3, 31, (6,)), 30)
+    tokens = torch.cat([critic.class_token.expand(6, -1, -1), critic.embed(x * mask.unsqueeze(-1))], dim=1)
+    token_mask = torch.cat([torch.ones_like(mask[:, :1]), mask], dim=1)
+    for block in critic.blocks:  # every token through every block, as a plain encoder
+        tokens = block(tokens, token_mask)
+    features = torch.cat([tokens[:, 0], critic.mass(x, mask).unsqueeze(-1).to(tokens)], dim=-1)
+    assert torch.allclose(critic(x, mask), critic.head(features).squeeze(-1), atol=1e-10)

@@ -40,10 +40,13 @@ class EncoderBlock(nn.Module):
         self.ff = nn.Sequential(nn.Linear(dim, hidden), activation, Dropout(dropout), nn.Linear(hidden, dim))
         self.drop1, self.drop2 = Dropout(dropout), Dropout(dropout)
 
-    def forward(self, x: Tensor, mask: Tensor) -> Tensor:
+    def forward(self, x: Tensor, mask: Tensor, first: int | None = None) -> Tensor:
+        """``first=k`` computes the output of the first ``k`` tokens only ``(B, k, dim)`` (they still
+        attend to every token): for a last block of which only a class token is read."""
         x = apply_mask(x, mask)
-        h = self.norm1(x + self.drop1(self.attention(x, x, mask)))
-        return apply_mask(self.norm2(h + self.drop2(self.ff(h))), mask)
+        query, query_mask = (x, mask) if first is None else (x[:, :first], mask[:, :first])
+        h = self.norm1(query + self.drop1(self.attention(query, x, mask)))
+        return apply_mask(self.norm2(h + self.drop2(self.ff(h))), query_mask)
 
 
 def encoder(config: TFRefinerConfig, blocks: int, activation: type[nn.Module], **kwargs: float) -> nn.ModuleList:
@@ -143,8 +146,8 @@ class Critic(nn.Module):
         x = apply_mask(x, mask)
         tokens = torch.cat([self.class_token.expand(x.shape[0], -1, -1), self.embed(x)], dim=1)
         token_mask = torch.cat([torch.ones_like(mask[:, :1]), mask], dim=1)
-        for block in self.blocks:
-            tokens = block(tokens, token_mask)
+        for i, block in enumerate(self.blocks):  # the last block only computes the class token, all that is read
+            tokens = block(tokens, token_mask, first=1 if i == len(self.blocks) - 1 else None)
         features = tokens[:, 0]
         if self.mass is not None:
             features = torch.cat([features, self.mass(x, mask).unsqueeze(-1).to(features)], dim=-1)
