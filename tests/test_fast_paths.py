@@ -245,3 +245,17 @@ def test_generation_on_the_cpu_runs_in_cache_sized_passes() -> None:
     assert largest_batch(cpu, 10_000, 150) == CPU_PASS_PARTICLES // 150
     assert largest_batch(cpu, 5, 30) == 5 and largest_batch(cpu, 10, 10_000) == 1
     assert largest_batch(torch.device("cuda"), 10_000_000, 30) == 65_536
+
+
+@pytest.mark.parametrize("p", [0.1, 0.2, 0.5, 0.9])
+def test_dropout_keep_rate_any_shape_and_seeded(p: float) -> None:
+    x = torch.ones(1001, 337)  # a size that is not a multiple of the four values per random word
+    torch.manual_seed(7)
+    first = dropout(x, p)
+    torch.manual_seed(7)
+    assert torch.equal(dropout(x, p), first)  # torch's generator decides: seeded runs repeat
+    kept = first != 0
+    assert abs(kept.float().mean().item() - (1 - p)) < 4e-3
+    assert torch.allclose(first[kept], torch.full_like(first[kept], 1 / (1 - p)))
+    rows, cols = kept.float().mean(1), kept.float().mean(0)  # no structure along either axis
+    assert rows.std() < 0.05 and cols.std() < 0.05
