@@ -259,3 +259,25 @@ def test_dropout_keep_rate_any_shape_and_seeded(p: float) -> None:
     assert torch.allclose(first[kept], torch.full_like(first[kept], 1 / (1 - p)))
     rows, cols = kept.float().mean(1), kept.float().mean(0)  # no structure along either axis
     assert rows.std() < 0.05 and cols.std() < 0.05
+
+
+def test_small_attention_by_batched_products_equals_the_fused_kernel() -> None:
+    import torch.nn.functional as F
+
+    from pcgen.nn.attention import SMALL_ATTENTION, scaled_dot_product
+
+    torch.manual_seed(8)
+    for n_query, n_key, padded in [(20, 30, True), (30, 20, False), (1, 7, True)]:
+        assert n_query * n_key <= SMALL_ATTENTION
+        q, k, v = (torch.randn(5, 4, n, 8, dtype=torch.float64, requires_grad=True)
+                   for n in (n_query, n_key, n_key))
+        key_padding = (torch.rand(5, n_key) > 0.6) if padded else None
+        if key_padding is not None:
+            key_padding[:, 0] = False
+        ours = scaled_dot_product(q, k, v, key_padding)
+        attend = None if key_padding is None else ~key_padding[:, None, None, :]
+        fused = F.scaled_dot_product_attention(q, k, v, attn_mask=attend)
+        assert torch.allclose(ours, fused, atol=1e-12)
+        g = torch.randn_like(ours)
+        assert all(torch.allclose(a, b, atol=1e-12) for a, b in zip(
+            torch.autograd.grad(ours, (q, k, v), g), torch.autograd.grad(fused, (q, k, v), g), strict=True))
