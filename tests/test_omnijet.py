@@ -297,3 +297,16 @@ def test_large_batches_are_generated_in_chunks_that_bound_the_cache() -> None:
     lengths = torch.randint(0, 21, (gpt.cache_chunk() * 2 + 3,))
     tokens, mask = gpt.generate_tokens(len(lengths), lengths)
     assert tokens.shape == (len(lengths), 20) and torch.equal(mask.sum(1), lengths)
+
+
+def test_categorical_sampling_by_the_cumulative_distribution_has_the_right_frequencies() -> None:
+    from pcgen_omnijet.gpt import sample_categorical
+
+    probs = torch.tensor([0.0, 0.1, 0.0, 0.6, 0.3, 0.0]).expand(200_000, 6)
+    torch.manual_seed(3)
+    drawn = sample_categorical(probs)
+    freq = torch.bincount(drawn, minlength=6).double() / len(drawn)
+    assert torch.allclose(freq, probs[0].double(), atol=4e-3)
+    assert freq[[0, 2, 5]].sum() == 0  # zero-probability categories, also first and last, never come
+    one_hot = torch.eye(6)[[5, 0, 3]]
+    assert torch.equal(sample_categorical(one_hot), torch.tensor([5, 0, 3]))

@@ -171,8 +171,10 @@ class GPT(AutoregressiveModel):
             step_input = sequence[:, -1:] if cache is not None else sequence
             logits = self.next_token_logits(step_input, cache=cache)[:, -1].float()
             if lengths is not None:
-                logits[:, self.stop_token] = torch.where(position < lengths[rows], -torch.inf, torch.inf)
+                logits[:, self.stop_token] = -torch.inf  # forbidden before the length, forced there (below)
             token = self._draw(logits)
+            if lengths is not None:
+                token = torch.where(position >= lengths[rows], self.stop_token, token)
             done |= token == self.stop_token
             tokens[rows[~done], position] = token[~done]
             counts[rows[~done]] += 1
@@ -200,14 +202,12 @@ class GPT(AutoregressiveModel):
 
     def _draw(self, logits: Tensor) -> Tensor:
         """One token per row: softmax with the temperature, among the top k if set."""
-        logits = logits / self.config.temperature
+        if self.config.temperature != 1.0:
+            logits = logits / self.config.temperature
         if self.config.top_k and self.config.top_k < logits.shape[-1]:
             kth = logits.topk(self.config.top_k, dim=-1).values[:, -1:]
             logits = logits.masked_fill(logits < kth, -torch.inf)
-        forced = torch.isposinf(logits).any(-1)
-        probs = torch.softmax(logits.masked_fill(torch.isposinf(logits), 0.0), dim=-1)
-        token = torch.multinomial(probs, 1).squeeze(-1)
-        return torch.where(forced, logits.argmax(-1), token)
+        return sample_categorical(torch.softmax(logits, dim=-1))
 
     def _sample(self, mask: Tensor, cond: Tensor) -> Tensor:
         """Particles of sequences with exactly the multiplicities of ``mask`` (stop token placed there)."""
@@ -219,6 +219,20 @@ class GPT(AutoregressiveModel):
             raise ValueError(f"this GPT generates up to {self.max_particles} particles, not {max_particles}")
         tokens, mask = self.generate_tokens(num)
         return self.tokenizer.decode(tokens, mask), mask
+
+
+def sample_categorical(probs: Tensor) -> Tensor:
+    """One index per row of ``probs`` ``(B, V)`` (rows summing to one), drawn by inverting the cumulative
+    distribution with one uniform number per row.
+
+    The same distribution as ``torch.multinomial(probs, 1)``, which on the CPU draws an exponential
+    number for every category (8,193 per token here): generation spent half its time there. With ``u``
+    in ``(0, total]`` and the first index whose cumulative sum reaches ``u``, a category of probability
+    zero is never drawn (its step is empty), also at the ends.
+    """
+    cdf = probs.cumsum(dim=-1)
+    u = (1.0 - torch.rand(len(probs), 1, dtype=cdf.dtype, device=cdf.device)) * cdf[:, -1:]
+    return torch.searchsorted(cdf, u).squeeze(-1)
 
 
 def _init_weights(module: nn.Module) -> None:
