@@ -247,7 +247,7 @@ def test_generation_on_the_cpu_runs_in_cache_sized_passes() -> None:
     assert largest_batch(torch.device("cuda"), 10_000_000, 30) == 65_536
 
 
-@pytest.mark.parametrize("p", [0.1, 0.2, 0.5, 0.9])
+@pytest.mark.parametrize("p", [0.1, 0.2, 0.375, 0.5, 0.9])
 def test_dropout_keep_rate_any_shape_and_seeded(p: float) -> None:
     x = torch.ones(1001, 337)  # a size that is not a multiple of the four values per random word
     torch.manual_seed(7)
