@@ -81,15 +81,6 @@ def scaled_dot_product(q: Tensor, k: Tensor, v: Tensor, key_padding: Tensor | No
     return torch.bmm(torch.softmax(logits, dim=-1), v).view(batch, heads, n_query, head_dim)
 
 
-def _fused_linear(x: Tensor, layers: Sequence[nn.Linear]) -> Tensor:
-    """The outputs of several linear layers on the same input, concatenated, from one matrix product
-    (one pass over ``x``, in the forward and in the backward)."""
-    weight = torch.cat([layer.weight for layer in layers])
-    biases = [layer.bias for layer in layers]
-    bias = None if any(b is None for b in biases) else torch.cat(biases)  # type: ignore[arg-type]
-    return F.linear(x, weight, bias)
-
-
 class MaskedMultiheadAttention(nn.Module):
     """Multi-head scaled dot-product attention of a query set over a padded key set.
 
@@ -117,12 +108,9 @@ class MaskedMultiheadAttention(nn.Module):
         n_key = key.shape[1]
         nonempty: Tensor | None = None
         key_padding: Tensor | None = None
-        self_attention = query is key
         if key_mask is not None:
             key = apply_mask(key, key_mask)
             key_padding, nonempty = safe_key_padding(key_mask)
-            if self_attention:
-                query = key  # padded queries change, and their rows are not results
         if self.q_proj is None or self.k_proj is None:
             if n_key != 1:
                 raise ValueError(f"single_key attention got {n_key} keys")
@@ -131,11 +119,10 @@ class MaskedMultiheadAttention(nn.Module):
             out = self._few_query_attention(self._project_query(query), key, key_padding)
         else:
             heads, head_dim = self.num_heads, self.dim // self.num_heads
-            layers = (self.q_proj, self.k_proj, self.v_proj) if self_attention else (self.k_proj, self.v_proj)
-            projected = _fused_linear(key, layers).view(batch, n_key, len(layers), heads, head_dim)
-            q, k, v = projected.unbind(2) if self_attention else (self._project_query(query).view(
-                batch, n_query, heads, head_dim), *projected.unbind(2))
-            out = scaled_dot_product(q.transpose(1, 2), k.transpose(1, 2), v.transpose(1, 2), key_padding)
+            q = self._project_query(query).view(batch, n_query, heads, head_dim).transpose(1, 2)
+            k = self.k_proj(key).view(batch, n_key, heads, head_dim).transpose(1, 2)
+            v = self.v_proj(key).view(batch, n_key, heads, head_dim).transpose(1, 2)
+            out = scaled_dot_product(q, k, v, key_padding)
             out = self.out_proj(out.transpose(1, 2).reshape(batch, n_query, self.dim))
         if nonempty is not None:
             out = keep_where(out, nonempty[:, None, None])
@@ -216,9 +203,7 @@ class MultiheadAttentionBlock(nn.Module):
         query_mask: Tensor | None = None,
     ) -> Tensor:
         if query_mask is not None:
-            masked = apply_mask(query, query_mask)  # padded garbage must not reach any gradient
-            key = masked if key is query else key  # self-attention stays recognisable as such
-            query = masked
+            query = apply_mask(query, query_mask)  # padded garbage must not reach any gradient
         h = self.norm1(query + self.dropout(self.attention(query, key, key_mask)))
         out = self.norm2(h + self.dropout(self.ff(h)))
         return out if query_mask is None else apply_mask(out, query_mask)
