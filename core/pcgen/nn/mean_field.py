@@ -24,6 +24,7 @@ import math
 from typing import Literal
 
 import torch
+import torch.nn.functional as F
 from torch import Tensor, nn
 from torch.nn.utils import parametrize
 from torch.nn.utils.parametrizations import spectral_norm
@@ -186,7 +187,10 @@ class MeanFieldBlock(nn.Module):
         query = self.query_norm(self.point_in(self.act(field)))
         m = self.condition(self.attention(query, h, mask), cond)
         if self.point_out is not None:
-            x = x + self.point_out(self.act(torch.cat([h, m.unsqueeze(1).expand_as(h)], dim=-1)))
+            # W [a(h), a(m)] + b computed as W_h a(h) + (W_m a(m) + b): the mean-field half once per cloud
+            weight, hidden = self.point_out.weight, h.shape[-1]
+            per_cloud = F.linear(self.act(m), weight[:, hidden:], self.point_out.bias)
+            x = x + F.linear(self.act(h), weight[:, :hidden]) + per_cloud.unsqueeze(1)
         if self.field_out is not None:
             field = field + self.field_out(self.act(m))
         return (x if mask is None else apply_mask(x, mask)), field
