@@ -281,3 +281,18 @@ def test_small_attention_by_batched_products_equals_the_fused_kernel() -> None:
         g = torch.randn_like(ours)
         assert all(torch.allclose(a, b, atol=1e-12) for a, b in zip(
             torch.autograd.grad(ours, (q, k, v), g), torch.autograd.grad(fused, (q, k, v), g), strict=True))
+
+
+def test_mean_field_point_update_equals_the_concatenated_linear_layer() -> None:
+    from pcgen.nn import MeanFieldBlock, apply_mask
+
+    torch.manual_seed(9)
+    block = MeanFieldBlock(16, 48, 16, cond_dim=1).double()
+    x, field = torch.randn(4, 30, 16, dtype=torch.float64), torch.randn(4, 16, dtype=torch.float64)
+    mask, cond = torch.rand(4, 30) > 0.3, torch.rand(4, 1, dtype=torch.float64)
+    out, _ = block(x, field, mask, cond)
+    xm = apply_mask(x, mask)  # the block as written in the paper: W a([h, m]) on every point
+    h = block.point_in(block.act(xm))
+    m = block.condition(block.attention(block.query_norm(block.point_in(block.act(field))), h, mask), cond)
+    expected = apply_mask(xm + block.point_out(block.act(torch.cat([h, m.unsqueeze(1).expand_as(h)], -1))), mask)
+    assert torch.allclose(out, expected, atol=1e-12)
