@@ -5,6 +5,8 @@ rational-quadratic-spline coupling layers (Durkan et al., arXiv:1906.04032): eac
 the dimensions and transforms the other half elementwise with splines whose parameters a
 fully-connected residual network (nflows ``ResidualNet``) computes from the kept half (and the
 multiplicity ``n / N`` when conditioned). The base distribution is a standard normal on ``R^D``.
+The coupling layers are nflows' with the spline itself evaluated by :mod:`pcgen_tf_refiner.spline`
+(the same maths, about twice as fast on the CPU).
 
 Padding: the flow has a fixed dimension, so padded slots must hold something. During likelihood
 training they hold Gaussian noise of std ``padding_noise_std`` (drawn from torch's global RNG);
@@ -20,11 +22,12 @@ import math
 import torch
 import torch.nn.functional as F
 from nflows.nn.nets import ResidualNet
-from nflows.transforms import CompositeTransform, PiecewiseRationalQuadraticCouplingTransform
+from nflows.transforms import CompositeTransform
 from pcgen import LikelihoodModel
 from torch import Tensor, nn
 
 from pcgen_tf_refiner.config import TFRefinerConfig
+from pcgen_tf_refiner.spline import SplineCoupling
 
 
 def coupling_masks(features: int, layers: int, seed: int) -> list[Tensor]:
@@ -60,7 +63,7 @@ class JetFlow(nn.Module):
             )
 
         self.transform = CompositeTransform([
-            PiecewiseRationalQuadraticCouplingTransform(
+            SplineCoupling(
                 mask, conditioner, num_bins=config.spline_bins, tails="linear", tail_bound=config.tail_bound,
             )
             for mask in coupling_masks(features, config.coupling_layers, config.mask_seed)
