@@ -296,3 +296,20 @@ def test_mean_field_point_update_equals_the_concatenated_linear_layer() -> None:
     m = block.condition(block.attention(block.query_norm(block.point_in(block.act(field))), h, mask), cond)
     expected = apply_mask(xm + block.point_out(block.act(torch.cat([h, m.unsqueeze(1).expand_as(h)], -1))), mask)
     assert torch.allclose(out, expected, atol=1e-12)
+
+
+def test_inducing_points_shared_by_the_batch_attend_as_plain_attention() -> None:
+    from pcgen.nn import MaskedMultiheadAttention
+
+    torch.manual_seed(10)
+    att = MaskedMultiheadAttention(64, 4).double()
+    inducing = torch.randn(1, 20, 64, dtype=torch.float64, requires_grad=True)
+    key = torch.randn(6, 30, 64, dtype=torch.float64, requires_grad=True)
+    mask = torch.rand(6, 30) > 0.4
+    mask[1] = False  # an empty cloud
+    shared = att(inducing.expand(6, -1, -1), key, mask)  # the shared-query path
+    copied = att(inducing.expand(6, -1, -1).clone(), key, mask)  # the plain path
+    assert torch.allclose(shared, copied, atol=1e-12) and (shared[1] == 0).all()
+    g_shared = torch.autograd.grad(shared.square().sum(), [inducing, key, *att.parameters()])
+    g_copied = torch.autograd.grad(copied.square().sum(), [inducing, key, *att.parameters()])
+    assert all(torch.allclose(a, b, atol=1e-12) for a, b in zip(g_shared, g_copied, strict=True))

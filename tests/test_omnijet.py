@@ -310,3 +310,23 @@ def test_categorical_sampling_by_the_cumulative_distribution_has_the_right_frequ
     assert freq[[0, 2, 5]].sum() == 0  # zero-probability categories, also first and last, never come
     one_hot = torch.eye(6)[[5, 0, 3]]
     assert torch.equal(sample_categorical(one_hot), torch.tensor([5, 0, 3]))
+
+
+def test_the_gpt_loss_at_target_positions_is_the_cross_entropy_over_all_positions() -> None:
+    import torch.nn.functional as F
+    from pcgen import IGNORE
+
+    net = model()
+    batch = clouds([4, 8, 12, 6])
+    gpt = net.gpt.eval()
+    tokens, targets = gpt.token_sequences(batch.x, batch.mask, batch.cond)
+    valid = targets != IGNORE
+    assert not valid.all()  # short clouds leave positions without a target
+    full = gpt.next_token_logits(tokens)
+    assert torch.allclose(gpt.next_token_logits_at(tokens, batch.cond, valid), full[valid], atol=1e-6)
+    recipe = AutoregressiveRecipe(gpt, AutoregressiveConfig())
+    losses, logs = recipe.losses(batch, 0)
+    expected = F.cross_entropy(full.flatten(0, 1), targets.flatten(), ignore_index=IGNORE)
+    assert torch.allclose(losses["nll"], expected, atol=1e-6)
+    right = (full.argmax(-1) == targets) & valid
+    assert torch.allclose(logs["tokens/accuracy"], right.sum() / valid.sum())

@@ -209,6 +209,15 @@ class AutoregressiveModel(GenerativeModel):
     def next_token_logits(self, tokens: Tensor, cond: Tensor) -> Tensor:
         """Logits ``(B, L, V)`` of the token following each position (causal: position i sees tokens <= i)."""
 
+    def next_token_logits_at(self, tokens: Tensor, cond: Tensor, positions: Tensor) -> Tensor:
+        """Logits ``(K, V)`` at the ``K`` positions where the bool ``positions`` ``(B, L)`` is True, in
+        row-major order: the positions with a target, all that the recipe's loss reads.
+
+        This default computes every position and selects; a model may override it to skip work at the
+        others (a GPT's output layer over a large vocabulary, at the padding after a short cloud).
+        """
+        return self.next_token_logits(tokens, cond)[positions]
+
 
 class StagedModel(GenerativeModel):
     """A model trained stage by stage; each stage's recipe drives the part :meth:`part` returns.

@@ -117,6 +117,8 @@ class MaskedMultiheadAttention(nn.Module):
             out = self.out_proj(self.v_proj(key)).expand(batch, n_query, self.dim)
         elif self.num_heads * n_query * 4 <= self.dim:
             out = self._few_query_attention(self._project_query(query), key, key_padding)
+        elif batch > 1 and query.stride(0) == 0 and query.device.type == "cpu" and n_query * n_key <= SMALL_ATTENTION:
+            out = self._shared_query_attention(query[0], key, key_padding)
         else:
             heads, head_dim = self.num_heads, self.dim // self.num_heads
             q = self._project_query(query).view(batch, n_query, heads, head_dim).transpose(1, 2)
@@ -124,9 +126,29 @@ class MaskedMultiheadAttention(nn.Module):
             v = self.v_proj(key).view(batch, n_key, heads, head_dim).transpose(1, 2)
             out = scaled_dot_product(q, k, v, key_padding)
             out = self.out_proj(out.transpose(1, 2).reshape(batch, n_query, self.dim))
-        if nonempty is not None:
-            out = keep_where(out, nonempty[:, None, None])
+        if nonempty is not None and not (out.device.type == "cpu" and bool(nonempty.all())):
+            out = keep_where(out, nonempty[:, None, None])  # (on a CPU, asking costs nothing)
         return out
+
+    def _shared_query_attention(self, query: Tensor, key: Tensor, key_padding: Tensor | None) -> Tensor:
+        """Attention of one query set ``(Nq, dim)`` shared by every cloud (inducing points) over
+        ``key`` ``(B, Nk, kv_dim)``: the projected queries are mapped into key space once, so the
+        logits of all clouds are one matrix product with the keys, which are not projected."""
+        assert self.q_proj is not None and self.k_proj is not None
+        batch, n_key, _ = key.shape
+        n_query = query.shape[0]
+        heads, head_dim = self.num_heads, self.dim // self.num_heads
+        q = self.q_proj(query).view(n_query, heads, head_dim) * (1.0 / math.sqrt(head_dim))
+        q_eff = torch.einsum("qhd,hdi->hqi", q, self.k_proj.weight.view(heads, head_dim, self.kv_dim))
+        key_bias = torch.einsum("qhd,hd->hq", q, self.k_proj.bias.view(heads, head_dim))  # same for every key
+        logits = F.linear(key, q_eff.reshape(heads * n_query, self.kv_dim), key_bias.reshape(-1)).transpose(1, 2)
+        if key_padding is not None:  # (B, heads * Nq, Nk)
+            bias = torch.zeros(key_padding.shape, dtype=logits.dtype, device=logits.device)
+            logits = logits + bias.masked_fill_(key_padding, float("-inf")).unsqueeze(1)
+        weights = torch.softmax(logits, dim=-1).view(batch * heads, n_query, n_key)
+        v = self.v_proj(key).view(batch, n_key, heads, head_dim).transpose(1, 2).reshape(batch * heads, n_key, head_dim)
+        out = torch.bmm(weights, v).view(batch, heads, n_query, head_dim).transpose(1, 2)
+        return self.out_proj(out.reshape(batch, n_query, self.dim))
 
     def _project_query(self, query: Tensor) -> Tensor:
         """``q_proj(query)``; a query set shared by the whole batch (an expanded parameter:

@@ -4,7 +4,7 @@ A model that writes each cloud as a token sequence (``start, t_1 ... t_n, stop``
 codes of a tokenizer, say) trains with it. The model supplies the input tokens and the target of
 every position (:meth:`AutoregressiveModel.token_sequences`, with :data:`IGNORE` where no target
 exists, e.g. after the stop token) and the logits of the next token at every position
-(:meth:`AutoregressiveModel.next_token_logits`). The loss is the cross-entropy per predicted token
+(:meth:`AutoregressiveModel.next_token_logits_at`, at the positions that have a target). The loss is the cross-entropy per predicted token
 (the NLL per token, optionally label-smoothed). Logged besides the loss: ``tokens/accuracy``
 (greedy next-token accuracy), ``tokens/perplexity`` and ``tokens/per_cloud``.
 """
@@ -38,16 +38,13 @@ class AutoregressiveRecipe(ObjectiveRecipe):
 
     def losses(self, batch: Batch, step: int) -> tuple[dict[str, Tensor], Logs]:
         tokens, targets = self.model.token_sequences(batch.x, batch.mask, batch.cond)
-        logits = self.model.next_token_logits(tokens, batch.cond)
-        flat_logits, flat_targets = logits.reshape(-1, logits.shape[-1]), targets.reshape(-1)
-        loss = F.cross_entropy(flat_logits, flat_targets, ignore_index=IGNORE,
-                               label_smoothing=self.config.label_smoothing)
-        valid = flat_targets != IGNORE
+        valid = targets != IGNORE
+        logits = self.model.next_token_logits_at(tokens, batch.cond, valid)  # (K, V): positions with a target
+        wanted = targets[valid]
+        loss = F.cross_entropy(logits, wanted, label_smoothing=self.config.label_smoothing)
         with torch.no_grad():  # logged values, kept on the device (no host synchronisation here)
-            right = (flat_logits.argmax(-1) == flat_targets) & valid
-            accuracy = right.sum() / valid.sum().clamp_min(1)
-            nll = loss.detach() if self.config.label_smoothing == 0 else F.cross_entropy(
-                flat_logits[valid], flat_targets[valid])
+            accuracy = (logits.argmax(-1) == wanted).float().mean()
+            nll = loss.detach() if self.config.label_smoothing == 0 else F.cross_entropy(logits, wanted)
         logs: Logs = {
             "tokens/accuracy": accuracy,
             "tokens/perplexity": nll.clamp_max(50.0).exp(),

@@ -138,6 +138,14 @@ class GPT(AutoregressiveModel):
         return inputs, targets
 
     def next_token_logits(self, tokens: Tensor, cond: Tensor | None = None, cache: KVCache | None = None) -> Tensor:
+        return self.head(self.norm(self._hidden(tokens, cache)))
+
+    def next_token_logits_at(self, tokens: Tensor, cond: Tensor | None, positions: Tensor) -> Tensor:
+        """The output layer (``embed_dim x`` vocabulary, the largest product) only where a target is."""
+        return self.head(self.norm(self._hidden(tokens)[positions]))
+
+    def _hidden(self, tokens: Tensor, cache: KVCache | None = None) -> Tensor:
+        """The last block's output ``(B, L, embed_dim)``."""
         start = cache.length if cache is not None else 0
         positions = torch.arange(start, start + tokens.shape[1], device=tokens.device)
         h = self.token_embedding(tokens) + self.position_embedding(positions)
@@ -145,7 +153,7 @@ class GPT(AutoregressiveModel):
             h = block(h, cache, i)
         if cache is not None:
             cache.length += tokens.shape[1]
-        return self.head(self.norm(h))
+        return h
 
     # -- generation --------------------------------------------------------------------------------
 
