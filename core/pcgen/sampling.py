@@ -19,6 +19,7 @@ from pcgen.data.preprocessing import FeatureScaler
 from pcgen.models import GenerativeModel
 from pcgen.specs import DataInfo, ModelSpec
 from pcgen.train.checkpoint import load_checkpoint
+from pcgen.train.cpu_memory import keep_freed_memory
 from pcgen.train.nonfinite import NonFiniteError, check_finite_clouds, nonfinite_tensors
 from pcgen.train.precision import autocast, compile_submodules
 
@@ -71,6 +72,8 @@ class TrainedModel:
         device = torch.device(device)
         if compile:
             compile_submodules(self.model)
+        if device.type == "cpu":
+            keep_freed_memory()
         n_max = self.data_info.max_particles
         chunks, masks = [], []
         batch = batch_size or largest_batch(device, num, n_max)

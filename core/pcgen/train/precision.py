@@ -23,6 +23,8 @@ from typing import Any, Literal
 import torch
 from torch import nn
 
+from pcgen.train.cpu_memory import keep_freed_memory
+
 Precision = Literal["32", "bf16-mixed"]
 PRECISIONS: tuple[str, ...] = ("32", "bf16-mixed")
 
@@ -94,8 +96,11 @@ class Accelerator:
                    getattr(train, "tf32", True))
 
     def prepare(self, recipe: Any) -> None:
-        """Set up TF32 and compilation for a recipe whose model is on :attr:`device`."""
+        """Set up TF32 and compilation for a recipe whose model is on :attr:`device` (on a CPU, freed
+        memory is kept for reuse: :func:`pcgen.train.cpu_memory.keep_freed_memory`)."""
         enable_tf32(self.device, self.tf32)
+        if self.device.type == "cpu":
+            keep_freed_memory()
         if self.compile:
             skip = ("critic",) if uses_gradient_penalty(recipe) else ()
             compile_submodules(recipe.model, skip)

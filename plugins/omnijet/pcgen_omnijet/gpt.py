@@ -10,6 +10,8 @@ instead of recomputing the whole sequence.
 
 from __future__ import annotations
 
+from dataclasses import dataclass
+
 import torch
 import torch.nn.functional as F
 from pcgen import IGNORE, AutoregressiveModel
@@ -53,9 +55,10 @@ class CausalSelfAttention(nn.Module):
         self.qkv = nn.Linear(dim, 3 * dim)
         self.out = nn.Linear(dim, dim)
 
-    def forward(self, h: Tensor, cache: KVCache | None = None, block: int = 0) -> Tensor:
-        b, t, d = h.shape
-        q, k, v = self.qkv(h).view(b, t, 3, self.heads, d // self.heads).permute(2, 0, 3, 1, 4)
+    def forward(self, h: Tensor, cache: KVCache | None = None, block: int = 0, packing: Packing | None = None) -> Tensor:
+        qkv = self.qkv(h) if packing is None else packing.unpack(self.qkv(h))
+        b, t, d = qkv.shape[0], qkv.shape[1], qkv.shape[2] // 3
+        q, k, v = qkv.view(b, t, 3, self.heads, d // self.heads).permute(2, 0, 3, 1, 4)
         if cache is None:
             y = F.scaled_dot_product_attention(q, k, v, is_causal=True, dropout_p=self.dropout if self.training else 0.0)
         else:
@@ -63,7 +66,36 @@ class CausalSelfAttention(nn.Module):
             # the new queries sit at the end of the prefix: query i may see keys up to prefix + i
             causal = t > 1
             y = F.scaled_dot_product_attention(q, k, v, attn_mask=_tail_mask(t, k.shape[2], h.device) if causal else None)
-        return self.out(y.transpose(1, 2).reshape(b, t, d))
+        y = y.transpose(1, 2).reshape(b, t, d)
+        return self.out(y if packing is None else packing.pack(y))
+
+
+@dataclass
+class Packing:
+    """The positions of a padded ``(B, L)`` batch that matter, as rows ``(K, ...)``.
+
+    Causal attention lets a position see only earlier ones, so when the positions kept are a prefix
+    of every sequence (those with a target), the others can be left out of every per-token layer;
+    only attention works on the padded layout, where the left-out positions hold zeros after all
+    kept ones and are never seen.
+    """
+
+    index: Tensor
+    batch: int
+    length: int
+
+    @classmethod
+    def of(cls, positions: Tensor) -> Packing:
+        return cls(positions.flatten().nonzero().squeeze(1), positions.shape[0], positions.shape[1])
+
+    def pack(self, x: Tensor) -> Tensor:
+        """``(B, L, ...) -> (K, ...)``."""
+        return x.flatten(0, 1).index_select(0, self.index)
+
+    def unpack(self, rows: Tensor) -> Tensor:
+        """``(K, ...) -> (B, L, ...)``, zeros at the positions left out."""
+        padded = rows.new_zeros(self.batch * self.length, *rows.shape[1:]).index_copy(0, self.index, rows)
+        return padded.view(self.batch, self.length, *rows.shape[1:])
 
 
 def _tail_mask(queries: int, keys: int, device: torch.device) -> Tensor:
@@ -82,8 +114,8 @@ class Block(nn.Module):
         self.mlp = nn.Sequential(nn.Linear(d, config.mlp_ratio * d), nn.GELU(), nn.Linear(config.mlp_ratio * d, d),
                                  Dropout(config.dropout))
 
-    def forward(self, h: Tensor, cache: KVCache | None = None, block: int = 0) -> Tensor:
-        h = h + self.attention(self.norm1(h), cache, block)
+    def forward(self, h: Tensor, cache: KVCache | None = None, block: int = 0, packing: Packing | None = None) -> Tensor:
+        h = h + self.attention(self.norm1(h), cache, block, packing)
         return h + self.mlp(self.norm2(h))
 
 
@@ -141,16 +173,19 @@ class GPT(AutoregressiveModel):
         return self.head(self.norm(self._hidden(tokens, cache)))
 
     def next_token_logits_at(self, tokens: Tensor, cond: Tensor | None, positions: Tensor) -> Tensor:
-        """The output layer (``embed_dim x`` vocabulary, the largest product) only where a target is."""
-        return self.head(self.norm(self._hidden(tokens)[positions]))
+        """Every per-token layer, the output layer (``embed_dim x`` vocabulary) above all, only where a
+        target is (a prefix of each sequence: :class:`Packing`)."""
+        return self.head(self.norm(self._hidden(tokens, packing=Packing.of(positions))))
 
-    def _hidden(self, tokens: Tensor, cache: KVCache | None = None) -> Tensor:
-        """The last block's output ``(B, L, embed_dim)``."""
+    def _hidden(self, tokens: Tensor, cache: KVCache | None = None, packing: Packing | None = None) -> Tensor:
+        """The last block's output ``(B, L, embed_dim)``, or ``(K, embed_dim)`` at the packed positions."""
         start = cache.length if cache is not None else 0
         positions = torch.arange(start, start + tokens.shape[1], device=tokens.device)
         h = self.token_embedding(tokens) + self.position_embedding(positions)
+        if packing is not None:
+            h = packing.pack(h)
         for i, block in enumerate(self.blocks):
-            h = block(h, cache, i)
+            h = block(h, cache, i, packing)
         if cache is not None:
             cache.length += tokens.shape[1]
         return h
