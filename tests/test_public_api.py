@@ -25,7 +25,7 @@ PUBLIC_API = {
         "InducedParticleAttentionBlock", "InducedSetAttentionBlock", "dropout",
         "MaskedMultiheadAttention", "MeanFieldAttention", "MeanFieldBlock", "MeanFieldEncoder",
         "MultiheadAttentionBlock", "PoolingByMultiheadAttention", "SelfAttentionBlock", "apply_mask",
-        "attention_key_padding", "check_condition", "has_particles", "mask_from_multiplicity", "masked_mean",
+        "attention_key_padding", "check_condition", "has_particles", "keep_where", "mask_from_multiplicity", "masked_mean",
         "masked_sum", "multiplicity", "normalize_linear_layers", "particle_and_global_noise", "safe_key_padding",
         "sinusoidal_time_embedding",
     },

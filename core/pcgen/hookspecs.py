@@ -16,12 +16,15 @@ if TYPE_CHECKING:
     from pcgen.specs import DatasetSpec, MetricSpec, ModelSpec, RecipeSpec
 
 PROJECT = "pcgen"
-CONTRACT_VERSION = "2.0"
+CONTRACT_VERSION = "2.1"
 """Version of this contract. A plugin whose ``PCGEN_CONTRACT`` has another major number is refused.
 
 2.0: models implement ``_sample`` (``sample`` is the core's checking template method), ``build``
 receives the validated config, the model interfaces live in :mod:`pcgen.models`; a 1.x plugin that
-overrode ``sample`` renames it ``_sample`` and declares ``"2.0"``."""
+overrode ``sample`` renames it ``_sample`` and declares ``"2.0"``.
+
+2.1 (adds, so 2.0 plugins work unchanged): ``pcgen.nn.keep_where``; ``AutoregressiveModel.
+next_token_logits_at`` (the logits where a target is; its default selects from ``next_token_logits``)."""
 
 hookspec = pluggy.HookspecMarker(PROJECT)
 hookimpl = pluggy.HookimplMarker(PROJECT)
