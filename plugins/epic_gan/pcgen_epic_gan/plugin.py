@@ -7,7 +7,7 @@ from pcgen import DataInfo, ModelSpec, hookimpl
 from pcgen_epic_gan.config import EPiCGANConfig
 from pcgen_epic_gan.networks import EPiCGAN, EPiCCritic, EPiCGenerator
 
-PCGEN_CONTRACT = "2.0"
+PCGEN_CONTRACT = "2.1"
 
 PAPER = "E. Buhmann, G. Kasieczka, J. Thaler, EPiC-GAN: Equivariant Point Cloud Generation for Particle Jets, arXiv:2301.08128"
 

@@ -7,7 +7,7 @@ from pcgen import AdversarialModel, DataInfo, ModelSpec, hookimpl
 from pcgen_gast.config import GASTConfig
 from pcgen_gast.networks import GASTDiscriminator, GASTGenerator
 
-PCGEN_CONTRACT = "2.0"
+PCGEN_CONTRACT = "2.1"
 
 PAPER = (
     "K. Stelzner, K. Kersting, A. R. Kosiorek, Generative Adversarial Set Transformers, "

@@ -7,7 +7,7 @@ from pcgen import AdversarialModel, DataInfo, ModelSpec, hookimpl
 from pcgen_igapt.config import IGAPTConfig
 from pcgen_igapt.networks import IGAPTDiscriminator, IGAPTGenerator
 
-PCGEN_CONTRACT = "2.0"
+PCGEN_CONTRACT = "2.1"
 
 PAPER = (
     "A. Li, V. Krishnamohan, R. Kansal et al., Induced Generative Adversarial Particle Transformers, arXiv:2312.04757"

@@ -7,7 +7,7 @@ from pcgen import DataInfo, ModelSpec, hookimpl
 from pcgen_mdma.config import MDMAConfig
 from pcgen_mdma.networks import MDMACritic, MDMAGenerator, MDMAModel
 
-PCGEN_CONTRACT = "2.0"
+PCGEN_CONTRACT = "2.1"
 
 PAPER = "B. Käch, I. Melzer-Pellmann, Attention to Mean-Fields for Particle Cloud Generation, arXiv:2305.15254"
 
