@@ -29,6 +29,7 @@ from pcgen.data.multiplicity import jet_condition, mask_for
 from pcgen.data.pointclouds import JET_FEATURES
 from pcgen.data.pythia import GenSettings, generate_shard
 from pcgen.plugins import load_registry
+from pcgen.sampling import CPU_PASS_PARTICLES
 
 
 def pythia_seconds_per_jet(num_jets: int, jet_type: str, particles: int) -> float:
@@ -65,8 +66,11 @@ def model_seconds_per_jet(model: torch.nn.Module, particles: int, batch: int, de
     return fastest_sample_seconds(model, mask, jet_condition(mask), device, repeats) / batch
 
 
-def batch_sizes(device: torch.device) -> list[int]:
-    return [256, 1024, 4096] if device.type == "cpu" else [2**k for k in range(8, 20)]
+def batch_sizes(device: torch.device, particles: int = 30) -> list[int]:
+    """Batches to time: on a CPU also the cache-sized pass that generation uses by default."""
+    if device.type != "cpu":
+        return [2**k for k in range(8, 20)]
+    return sorted({CPU_PASS_PARTICLES // particles, 256, 1024, 4096})
 
 
 def machine() -> str:
@@ -111,7 +115,7 @@ def main() -> None:
         model = spec.build(spec.config_class(), DataInfo(args.particles, JET_FEATURES)).eval().to(device)
         model.select_variant(variant or None)
         per_batch: dict[int, float] = {}
-        for batch in batch_sizes(device):
+        for batch in batch_sizes(device, args.particles):
             try:
                 per_batch[batch] = model_seconds_per_jet(model, args.particles, batch, device)
             except torch.OutOfMemoryError:
