@@ -57,6 +57,11 @@ products on a CPU: for point clouds of tens of particles these were 1.1-2.3x fas
 kernel of ``F.scaled_dot_product_attention`` (forward and backward, measured for issue 13)."""
 
 
+def padding_bias(key_padding: Tensor, dtype: torch.dtype) -> Tensor:
+    """Additive attention bias ``(B, Nk)``: ``-inf`` where ``key_padding`` is True (ignore), else 0."""
+    return torch.zeros(key_padding.shape, dtype=dtype, device=key_padding.device).masked_fill_(key_padding, float("-inf"))
+
+
 def scaled_dot_product(q: Tensor, k: Tensor, v: Tensor, key_padding: Tensor | None = None) -> Tensor:
     """Softmax attention ``(B, H, Nq, d)`` of queries ``q`` ``(B, H, Nq, d)`` over keys ``k`` and values
     ``v`` ``(B, H, Nk, d)``; ``key_padding`` ``(B, Nk)`` bool, True = ignore (never a whole row).
@@ -75,9 +80,8 @@ def scaled_dot_product(q: Tensor, k: Tensor, v: Tensor, key_padding: Tensor | No
     if key_padding is None:
         logits = torch.bmm(q, k.transpose(1, 2)) * scale
     else:
-        bias = torch.zeros(key_padding.shape, dtype=q.dtype, device=q.device).masked_fill_(key_padding, float("-inf"))
-        bias = bias[:, None, None, :].expand(batch, heads, 1, n_key).reshape(batch * heads, 1, n_key)
-        logits = torch.baddbmm(bias, q, k.transpose(1, 2), alpha=scale)
+        bias = padding_bias(key_padding, q.dtype)[:, None, None, :].expand(batch, heads, 1, n_key)
+        logits = torch.baddbmm(bias.reshape(batch * heads, 1, n_key), q, k.transpose(1, 2), alpha=scale)
     return torch.bmm(torch.softmax(logits, dim=-1), v).view(batch, heads, n_query, head_dim)
 
 
@@ -139,16 +143,24 @@ class MaskedMultiheadAttention(nn.Module):
         n_query = query.shape[0]
         heads, head_dim = self.num_heads, self.dim // self.num_heads
         q = self.q_proj(query).view(n_query, heads, head_dim) * (1.0 / math.sqrt(head_dim))
-        q_eff = torch.einsum("qhd,hdi->hqi", q, self.k_proj.weight.view(heads, head_dim, self.kv_dim))
-        key_bias = torch.einsum("qhd,hd->hq", q, self.k_proj.bias.view(heads, head_dim))  # same for every key
+        q_eff, key_bias = self._queries_in_key_space(q)
         logits = F.linear(key, q_eff.reshape(heads * n_query, self.kv_dim), key_bias.reshape(-1)).transpose(1, 2)
         if key_padding is not None:  # (B, heads * Nq, Nk)
-            bias = torch.zeros(key_padding.shape, dtype=logits.dtype, device=logits.device)
-            logits = logits + bias.masked_fill_(key_padding, float("-inf")).unsqueeze(1)
+            logits = logits + padding_bias(key_padding, logits.dtype).unsqueeze(1)
         weights = torch.softmax(logits, dim=-1).view(batch * heads, n_query, n_key)
         v = self.v_proj(key).view(batch, n_key, heads, head_dim).transpose(1, 2).reshape(batch * heads, n_key, head_dim)
         out = torch.bmm(weights, v).view(batch, heads, n_query, head_dim).transpose(1, 2)
         return self.out_proj(out.reshape(batch, n_query, self.dim))
+
+    def _queries_in_key_space(self, q: Tensor) -> tuple[Tensor, Tensor]:
+        """Projected queries ``(..., Nq, heads, head_dim)`` as ``W_k,h^T q_h`` ``(..., heads, Nq, kv_dim)``
+        and ``q_h . b_k,h`` ``(..., heads, Nq)``: ``q_h . k_proj(k)`` is their product with ``k`` plus the
+        second, a term the same for every key, kept so that ``b_k`` stays in the graph as in plain
+        attention (DistributedDataParallel expects a gradient for every parameter)."""
+        assert self.k_proj is not None
+        heads, head_dim = self.num_heads, self.dim // self.num_heads
+        q_eff = torch.einsum("...qhd,hdi->...hqi", q, self.k_proj.weight.view(heads, head_dim, self.kv_dim))
+        return q_eff, torch.einsum("...qhd,hd->...hq", q, self.k_proj.bias.view(heads, head_dim))
 
     def _project_query(self, query: Tensor) -> Tensor:
         """``q_proj(query)``; a query set shared by the whole batch (an expanded parameter:
@@ -167,16 +179,10 @@ class MaskedMultiheadAttention(nn.Module):
         ``sum_n w_n (W_v k_n + b_v) = W_v (sum_n w_n k_n) + b_v``. Per key this costs
         ``O(heads * Nq * kv_dim)`` instead of ``O(kv_dim * dim)``; the result is the same attention.
         """
-        assert self.k_proj is not None
         batch, n_query, _ = q.shape
         heads, head_dim = self.num_heads, self.dim // self.num_heads
-        w_k = self.k_proj.weight.view(heads, head_dim, self.kv_dim)
         w_v = self.v_proj.weight.view(heads, head_dim, self.kv_dim)
-        q_heads = q.view(batch, n_query, heads, head_dim)
-        q_eff = torch.einsum("bqhd,hdi->bhqi", q_heads, w_k)
-        # q . b_k is constant over the keys; kept so that b_k stays in the graph as in plain attention
-        # (DistributedDataParallel expects a gradient for every parameter)
-        key_bias = torch.einsum("bqhd,hd->bhq", q_heads, self.k_proj.bias.view(heads, head_dim))
+        q_eff, key_bias = self._queries_in_key_space(q.view(batch, n_query, heads, head_dim))
         logits = torch.baddbmm(key_bias.reshape(batch, heads * n_query, 1),
                                q_eff.reshape(batch, heads * n_query, self.kv_dim), key.transpose(1, 2))
         logits = logits * (1.0 / math.sqrt(head_dim))  # (B, heads * Nq, Nk)
@@ -391,5 +397,6 @@ __all__ = [
     "MultiheadAttentionBlock",
     "PoolingByMultiheadAttention",
     "SelfAttentionBlock",
+    "padding_bias",
     "scaled_dot_product",
 ]
