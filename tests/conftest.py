@@ -1,8 +1,9 @@
-"""Shared fixtures: toy jets, a registry with a toy data set, quick run configs."""
+"""Shared fixtures: toy jets, a registry with a toy data set, quick run configs, plugins laid out as installed."""
 
 from __future__ import annotations
 
 import sys
+import textwrap
 from pathlib import Path
 
 import pytest
@@ -21,3 +22,13 @@ from pcgen.testing import ToyDataPlugin, quick_overrides, toy_jets  # noqa: E402
 def registry() -> Registry:
     """Installed plugins plus the toy data set."""
     return load_registry(extra_plugins=[ToyDataPlugin()])
+
+
+def write_plugin_distribution(site: Path, module: str, text: str, dist: str, version: str, entry_point: str) -> None:
+    """Lay a plugin out as pip would: ``module.py`` holding ``text`` and a ``.dist-info`` for ``dist``
+    ``version`` that declares it as pcgen plugin ``entry_point``."""
+    (site / f"{module}.py").write_text(textwrap.dedent(text))
+    info = site / f"{dist.replace('-', '_')}-{version}.dist-info"
+    info.mkdir()
+    (info / "METADATA").write_text(f"Metadata-Version: 2.1\nName: {dist}\nVersion: {version}\n")
+    (info / "entry_points.txt").write_text(f"[pcgen.plugins]\n{entry_point} = {module}\n")

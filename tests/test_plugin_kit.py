@@ -6,11 +6,11 @@ from __future__ import annotations
 import os
 import subprocess
 import sys
-import textwrap
 from pathlib import Path
 
 import pcgen.plugins
 import pytest
+from conftest import write_plugin_distribution
 from pcgen.cli import app
 from pcgen.data.store import write_pointclouds
 from pcgen.plugin_template import TemplateError, write_plugin
@@ -97,11 +97,7 @@ def pcgen_register_models():
 
 
 def test_pcgen_check_explains_a_failure(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    (tmp_path / "plug_leaky.py").write_text(textwrap.dedent(LEAKY))
-    info = tmp_path / "pcgen_leaky-0.1.0.dist-info"
-    info.mkdir()
-    (info / "METADATA").write_text("Metadata-Version: 2.1\nName: pcgen-leaky\nVersion: 0.1.0\n")
-    (info / "entry_points.txt").write_text("[pcgen.plugins]\nleaky = plug_leaky\n")
+    write_plugin_distribution(tmp_path, "plug_leaky", LEAKY, "pcgen-leaky", "0.1.0", "leaky")
     monkeypatch.syspath_prepend(str(tmp_path))
     monkeypatch.setattr(pcgen.plugins, "_REGISTRY", None)
     try:

@@ -5,11 +5,10 @@ from __future__ import annotations
 
 import importlib.metadata as md
 import sys
-import textwrap
 from pathlib import Path
 
 import pytest
-from conftest import ToyDataPlugin, quick_overrides
+from conftest import ToyDataPlugin, quick_overrides, write_plugin_distribution
 from pcgen.config import load_config
 from pcgen.plugins import PluginError, load_registry, plugin_table, read_catalogue
 from pcgen.train.runner import execute
@@ -69,11 +68,7 @@ def install(site: Path, module: str, text: str, dist: str | None = None, version
             ep_name: str | None = None) -> md.EntryPoint:
     """Write ``module`` and a .dist-info declaring it as pcgen plugin ``ep_name``; return the entry point."""
     dist = dist or f"pcgen-{module.replace('_', '-')}"
-    (site / f"{module}.py").write_text(textwrap.dedent(text))
-    info = site / f"{dist.replace('-', '_')}-{version}.dist-info"
-    info.mkdir()
-    (info / "METADATA").write_text(f"Metadata-Version: 2.1\nName: {dist}\nVersion: {version}\n")
-    (info / "entry_points.txt").write_text(f"[pcgen.plugins]\n{ep_name or module} = {module}\n")
+    write_plugin_distribution(site, module, text, dist, version, ep_name or module)
     (ep,) = md.distribution(dist).entry_points
     return ep
 

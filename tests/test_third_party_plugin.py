@@ -3,11 +3,10 @@
 from __future__ import annotations
 
 import sys
-import textwrap
 from pathlib import Path
 
 import pytest
-from conftest import ToyDataPlugin, quick_overrides
+from conftest import ToyDataPlugin, quick_overrides, write_plugin_distribution
 
 from pcgen.config import load_config
 from pcgen.plugins import load_registry
@@ -65,11 +64,7 @@ def installed_plugin(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
     """Lay the plugin out as pip would: the module plus a .dist-info with its entry point."""
     site = tmp_path / "site"
     site.mkdir()
-    (site / "pcgen_tiny.py").write_text(textwrap.dedent(MODULE))
-    info = site / "pcgen_tiny-0.3.0.dist-info"
-    info.mkdir()
-    (info / "METADATA").write_text("Metadata-Version: 2.1\nName: pcgen-tiny\nVersion: 0.3.0\n")
-    (info / "entry_points.txt").write_text("[pcgen.plugins]\ntiny = pcgen_tiny\n")
+    write_plugin_distribution(site, "pcgen_tiny", MODULE, "pcgen-tiny", "0.3.0", "tiny")
     monkeypatch.syspath_prepend(str(site))
     yield site
     sys.modules.pop("pcgen_tiny", None)
