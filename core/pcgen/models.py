@@ -22,10 +22,12 @@ from __future__ import annotations
 
 from abc import ABC, abstractmethod
 from dataclasses import dataclass
-from typing import ClassVar
+from typing import Any, ClassVar
 
 import torch
 from torch import Tensor, nn
+
+from pcgen.nn.averaging import ParameterAverage
 
 IGNORE = -100
 """Target of token positions that predict nothing (padding after the stop token), for
@@ -136,6 +138,19 @@ class GenerativeModel(nn.Module, ABC):
         self._variant = name
 
 
+def _fill_missing_average(module: nn.Module, state_dict: dict, prefix: str, *args: Any) -> None:
+    """Load-state-dict pre-hook: weights saved before generators had an average load with an inactive
+    one (a copy of the generator, no update counted), so sampling uses the generator itself."""
+    if f"{prefix}generator_average.updates" in state_dict:
+        return
+    average: ParameterAverage = module.generator_average  # type: ignore[assignment]
+    for name in average.names:
+        live = state_dict.get(f"{prefix}generator.{name}")
+        if live is not None:
+            state_dict[f"{prefix}generator_average.{average.buffer_name(name)}"] = live
+    state_dict[f"{prefix}generator_average.updates"] = torch.zeros((), dtype=torch.long)
+
+
 class AdversarialModel(GenerativeModel):
     """A generator/critic pair, trained by the core's adversarial recipe.
 
@@ -149,9 +164,19 @@ class AdversarialModel(GenerativeModel):
         super().__init__()
         self.generator = generator
         self.critic = critic
+        self.generator_average = ParameterAverage(generator)
+        self.register_load_state_dict_pre_hook(_fill_missing_average)
 
     def _sample(self, mask: Tensor, cond: Tensor) -> Tensor:
+        if self.generator_average.active:
+            return self.generator_average(self.generator, mask, cond)
         return self.generator(mask, cond)
+
+    def update_generator_average(self, decay: float) -> float:
+        """Move the generator's weight average (EMA) one step towards its current weights; returns the
+        decay used (warmed up over the first updates). Once updated, :meth:`sample` uses the average;
+        the adversarial recipe calls this after every generator update when ``recipe.ema_decay > 0``."""
+        return self.generator_average.update(self.generator, decay)
 
     def generator_extra_losses(self, real: Batch, fake: Tensor, step: int) -> dict[str, Tensor]:
         """Model-specific terms added to the generator's adversarial loss at this step.

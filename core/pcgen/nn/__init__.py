@@ -1,5 +1,5 @@
 """Shared neural building blocks for point-cloud models: masking helpers, masked attention, mean-field
-and EPiC blocks, time embeddings.
+and EPiC blocks, time embeddings, weight averages (EMA).
 
 Plugins import these as ``from pcgen.nn import ...``; see :mod:`pcgen.nn.attention` for shapes.
 """
@@ -13,6 +13,7 @@ from pcgen.nn.attention import (
     PoolingByMultiheadAttention,
     SelfAttentionBlock,
 )
+from pcgen.nn.averaging import ParameterAverage, lerp_towards, warmed_up_decay
 from pcgen.nn.conditioning import check_condition, particle_and_global_noise
 from pcgen.nn.dropout import Dropout, dropout
 from pcgen.nn.epic import EPiCLayer, EPiCNetwork, EPiCPooling
@@ -50,6 +51,7 @@ __all__ = [
     "MeanFieldBlock",
     "MeanFieldEncoder",
     "MultiheadAttentionBlock",
+    "ParameterAverage",
     "PoolingByMultiheadAttention",
     "SelfAttentionBlock",
     "apply_mask",
@@ -58,6 +60,7 @@ __all__ = [
     "dropout",
     "has_particles",
     "keep_where",
+    "lerp_towards",
     "mask_from_multiplicity",
     "masked_mean",
     "masked_sum",
@@ -66,4 +69,5 @@ __all__ = [
     "particle_and_global_noise",
     "safe_key_padding",
     "sinusoidal_time_embedding",
+    "warmed_up_decay",
 ]

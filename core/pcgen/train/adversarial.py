@@ -31,10 +31,16 @@ class AdversarialConfig(BaseModel):
     critic_steps: int = Field(1, ge=1, description="Critic updates per generator update.")
     gp_weight: float = Field(10.0, ge=0, description="Gradient-penalty weight (wgan-gp only).")
     grad_clip: float | None = Field(None, gt=0, description="Clip gradient norms to this value.")
+    ema_decay: float = Field(
+        0.999, ge=0, lt=1,
+        description="Decay of the exponential moving average of the generator's weights that sampling, in-training "
+        "evaluation and the best checkpoint use (warmed up as min(decay, (1+k)/(10+k))); 0 = none, as in the papers.",
+    )
 
 
 class AdversarialRecipe(Recipe):
-    """One critic update every step, one generator update every ``critic_steps`` steps.
+    """One critic update every step, one generator update every ``critic_steps`` steps, each followed by
+    an update of the generator's weight average (``ema_decay``) from which the model then samples.
 
     Generated clouds reuse the real batch's masks and conditions, so the critic compares clouds
     of equal multiplicity; losses are computed on raw critic scores.
@@ -85,6 +91,8 @@ class AdversarialRecipe(Recipe):
             for p in critic.parameters():
                 p.requires_grad_(True)
             self._update("generator", gen, loss_g, logs)
+            if c.ema_decay > 0:
+                logs["ema/decay"] = self.model.update_generator_average(c.ema_decay)
         logs["score/real"] = real_score.detach().mean()
         logs["score/fake"] = fake_score.detach().mean()
         return logs

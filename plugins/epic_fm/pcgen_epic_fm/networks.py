@@ -10,7 +10,7 @@ from torch import Tensor, nn
 from torchdiffeq import odeint
 
 from pcgen import Batch, DataInfo, ObjectiveModel
-from pcgen.nn import EPiCNetwork, apply_mask, check_condition, sinusoidal_time_embedding
+from pcgen.nn import EPiCNetwork, apply_mask, check_condition, lerp_towards, sinusoidal_time_embedding, warmed_up_decay
 
 from pcgen_epic_fm.config import EPiCFMConfig
 
@@ -74,15 +74,13 @@ class EPiCFlowMatching(ObjectiveModel):
     def after_step(self, batch: Batch, step: int) -> dict[str, float]:
         """Move the EMA weights towards the trained ones (decay warmed up over the first updates)."""
         decay = self.ema_decay()
-        for ema, live in zip(self.ema.parameters(), self.velocity.parameters(), strict=True):
-            ema.lerp_(live, 1.0 - decay)
+        lerp_towards(self.ema.parameters(), self.velocity.parameters(), decay)
         self.ema_updates += 1
         return {"ema/decay": decay}
 
     def ema_decay(self) -> float:
         """The decay of the next EMA update: ``min(decay, (1 + k) / (10 + k))`` after ``k`` updates."""
-        k = int(self.ema_updates)
-        return min(self.config.ema_decay, (1 + k) / (10 + k))
+        return warmed_up_decay(self.config.ema_decay, int(self.ema_updates))
 
     # -- sampling ---------------------------------------------------------------------------------
 
