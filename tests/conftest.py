@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import sys
 import textwrap
 from pathlib import Path
@@ -13,6 +14,7 @@ sys.path.insert(0, str(Path(__file__).parent))
 
 # Tiny tensors: one thread is fastest, and OpenMP threads spinning against a busy machine are not.
 torch.set_num_threads(1)
+os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")  # CLI subprocesses: OpenMP threads sleep while waiting
 
 from pcgen.plugins import Registry, load_registry  # noqa: E402
 from pcgen.testing import ToyDataPlugin, quick_overrides, toy_jets  # noqa: E402, F401 - shared with the tests

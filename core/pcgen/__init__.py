@@ -5,9 +5,13 @@ The public plugin API is what ``pcgen``, :mod:`pcgen.nn` and :mod:`pcgen.testing
 and may change without notice.
 """
 
-from pcgen.data.pointclouds import PointClouds
-from pcgen.hookspecs import CONTRACT_VERSION, hookimpl
-from pcgen.models import (
+from pcgen.threads import prefer_passive_waiting
+
+prefer_passive_waiting()  # before torch loads OpenMP: waiting threads sleep instead of spinning (pcgen.threads)
+
+from pcgen.data.pointclouds import PointClouds  # noqa: E402
+from pcgen.hookspecs import CONTRACT_VERSION, hookimpl  # noqa: E402
+from pcgen.models import (  # noqa: E402
     IGNORE,
     AdversarialModel,
     AutoregressiveModel,
@@ -17,7 +21,7 @@ from pcgen.models import (
     ObjectiveModel,
     StagedModel,
 )
-from pcgen.specs import DataInfo, DatasetSpec, MetricSpec, ModelSpec, PretrainedWeights, RecipeSpec, StageSpec
+from pcgen.specs import DataInfo, DatasetSpec, MetricSpec, ModelSpec, PretrainedWeights, RecipeSpec, StageSpec  # noqa: E402
 
 __version__ = "0.1.0"
 

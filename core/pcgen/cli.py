@@ -89,8 +89,13 @@ def _version(value: bool) -> None:
 @app.callback()
 def _main(
     version: Annotated[bool, typer.Option("--version", callback=_version, is_eager=True, help="Show the version.")] = False,
+    threads: Annotated[int, typer.Option("--threads", envvar="PCGEN_THREADS", min=0, help="CPU threads for torch "
+                                         "(0 = the CPUs this process may use; `pcgen run` also reads train.num_threads).")] = 0,
 ) -> None:
     """pcgen: train, sample and evaluate generative models of particle point clouds."""
+    from pcgen.threads import configure_threads
+
+    configure_threads(threads)
 
 
 @app.command("plugins")
@@ -271,11 +276,28 @@ def sample_command(
 
 
 @app.command("models")
-def models_command() -> None:
+def models_command(
+    as_json: Annotated[bool, typer.Option("--json", help="Print the models and shipped weights as JSON (for scripts).")] = False,
+) -> None:
     """Every registered model with its recipe and plugin, and the trained weights that can be sampled."""
     from pcgen.pretrained import available, read_card
 
     registry = _registry()
+    if as_json:
+        import json
+
+        models = {name: {"recipe": spec.recipe, "plugin": registry.owner(name).name,
+                         "description": spec.description} for name, spec in sorted(registry.models.items())}
+        shipped = []
+        for spec, entry in available(registry):
+            try:
+                card = read_card(entry)
+            except (OSError, ValueError) as err:
+                card = {"error": str(err)}
+            shipped.append({"name": entry.name, "model": spec.name, "description": entry.description,
+                            "sha256": entry.sha256, **{k: card.get(k) for k in CARD_SUMMARY}})
+        print(json.dumps({"models": models, "weights": shipped}, indent=2))
+        return
     table = Table(title="pcgen models")
     for col in ("model", "recipe", "variants / description"):
         table.add_column(col, overflow="fold")
@@ -296,6 +318,36 @@ def models_command() -> None:
         trained = f"{card.get('training_minutes', '?')} min, {card.get('hardware', '?')}"
         weights.add_row(entry.name, spec.name, str(card.get("data", {}).get("summary", "-")), trained, shown or "-")
     out.print(weights)
+
+
+CARD_SUMMARY = ("data", "hardware", "training_minutes", "training_steps", "metrics", "sampling")
+"""The model-card fields `pcgen models --json` shows for each shipped weights file."""
+
+
+@app.command("leaderboard")
+def leaderboard_command(
+    out_dir: Annotated[Path, typer.Option("--out", help="Folder for metrics.md, metrics.json and the figures.")],
+    models: Annotated[Optional[str], typer.Option(help="Comma-separated weights or model names (default: every shipped model).")] = None,
+    n: Annotated[int, typer.Option("--n", help="Jets per row (generated per seed, and real).", min=100)] = 3000,
+    seeds: Annotated[int, typer.Option(help="Sampling seeds per model (rows show mean ± std).", min=1)] = 3,
+    data_seed: Annotated[int, typer.Option(help="Seed of the fresh real jets; must differ from every card's training data.", min=0)] = 1000,
+    device: Annotated[str, typer.Option(help="cpu, cuda or auto.")] = "cpu",
+    force: Annotated[bool, typer.Option("--force", help="Write into --out even if it holds an earlier leaderboard.")] = False,
+) -> None:
+    """Rank every shipped model: sample each, evaluate all against the same fresh real jets with a truth row."""
+    from pcgen import leaderboard
+    from pcgen.safe_io import check_output_path
+    from pcgen.train.trainer import resolve_device
+
+    try:
+        check_output_path(out_dir / "metrics.json", force)
+        names = [m.strip() for m in models.split(",") if m.strip()] if models else None
+        board = leaderboard.rank(_registry(), names, n, seeds, data_seed, resolve_device(device), report=console.print)
+        paths = leaderboard.write(board, out_dir)
+    except (ValueError, OSError, *_user_errors()) as err:
+        _report(err)
+    out.print(board.table.to_rich(title=f"leaderboard ({n} jets per row, {seeds} seeds)"))
+    out.print("wrote " + ", ".join(str(p) for p in paths))
 
 
 @app.command("export")

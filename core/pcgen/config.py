@@ -58,6 +58,12 @@ class DataConfig(StrictModel):
     cache_dir: Path = Field(default_factory=default_cache_dir, description="Cache of generated data.")
     train_fraction: float = Field(0.7, gt=0, lt=1, description="Train share of the fixed split (JetNet: 0.7).")
     split_seed: int = Field(42, ge=0, description="Seed of the train/test split.")
+    scaling: Literal["minmax", "standard"] | None = Field(
+        None, description="Particle feature scaling: 'minmax' (to [-1, 1]) or 'standard'; None = the model's default."
+    )
+    log_features: list[str] | None = Field(
+        None, description="Features taken as a logarithm before scaling, e.g. ['pt_rel']; None = the model's default."
+    )
 
 
 class TrainConfig(StrictModel):
@@ -72,7 +78,9 @@ class TrainConfig(StrictModel):
     log_every: int = Field(20, ge=1, description="Steps between TensorBoard scalar writes.")
     eval_every: int = Field(500, ge=1, description="Steps between in-training evaluations.")
     checkpoint_every: int = Field(200, ge=1, description="Steps between checkpoints.")
-    num_threads: int = Field(0, ge=0, description="CPU threads for torch; 0 = torch's default.")
+    num_threads: int = Field(
+        0, ge=0, description="CPU threads for torch; 0 = the CPUs this process may use (affinity, cgroup quota)."
+    )
     on_nonfinite: Literal["stop", "skip"] = Field(
         "stop", description="A NaN/inf loss, gradient or weight: 'stop' the run, or 'skip' the step's update."
     )

@@ -18,6 +18,7 @@ from matplotlib.figure import Figure
 from pcgen.data import shower_observables as obs
 from pcgen.data.observables import energy_profiles
 from pcgen.data.pointclouds import PointClouds
+from pcgen.metrics.evaluate import TRUTH_ROW, MetricTable
 from pcgen.metrics.jet_metrics import relative_jet_mass
 from pcgen.metrics.shower_metrics import E_INDEX, infer_num_layers, prepare_showers
 
@@ -234,3 +235,52 @@ def figure_for_kind(kind: str, real: PointClouds, fakes: dict[str, PointClouds],
     if kind not in FIGURES:
         raise ValueError(f"no distribution figure for kind {kind!r}; allowed kinds: {sorted(FIGURES)}")
     return FIGURES[kind](real, fakes, bins)
+
+
+LEADERBOARD_PANELS = (
+    Panel(r"Jet $m/p_T$ (relative mass)"),
+    Panel(r"Particle $p_T^{\mathrm{rel}}$", log=True),
+    Panel("Particles per jet"),
+)
+
+
+def leaderboard_figure(real: PointClouds, fakes: dict[str, PointClouds], bins: int = 50) -> Figure:
+    """Every model's jet m/pT, particle pT_rel and multiplicity against the real jets, with ratio panels."""
+    fig, grid = _figure(len(LEADERBOARD_PANELS))
+    samples = [
+        (relative_jet_mass(real.points[..., :3], real.mask),
+         {n: relative_jet_mass(c.points[..., :3], c.mask) for n, c in fakes.items()}),
+        (_particles(real, 2), {n: _particles(c, 2) for n, c in fakes.items()}),
+        (real.multiplicity.astype(float), {n: c.multiplicity.astype(float) for n, c in fakes.items()}),
+    ]
+    for column, (panel, (real_sample, fake_samples)) in enumerate(zip(LEADERBOARD_PANELS, samples, strict=True)):
+        main, ratio = _ratio_axes(fig, grid, column)
+        if column == 2:
+            counts = np.concatenate([real_sample, *fake_samples.values()])
+            edges = np.arange(int(counts.min()) - 0.5, int(counts.max()) + 1.5)
+        else:
+            edges = _edges(real_sample, bins, panel.log)
+        _draw(main, ratio, real_sample, fake_samples, edges, panel)
+    fig.axes[0].legend(loc="best", frameon=False, fontsize="small")
+    return fig
+
+
+def speed_quality_figure(table: MetricTable, us_per_jet: dict[str, float], metric: str = "w1m") -> Figure:
+    """Each model's ``metric`` (mean ± std) against its sampling time per jet, with the truth row as a band."""
+    fig = Figure(figsize=(6.4, 4.4), layout="constrained")
+    FigureCanvasAgg(fig)
+    ax = fig.add_subplot()
+    scale = table.scales.get(metric, 1.0)
+    for (name, us), color in zip(us_per_jet.items(), itertools.cycle(COLORS)):
+        value, error = table.rows[name][metric]
+        ax.errorbar(us, value * scale, yerr=error * scale, fmt="o", color=color, capsize=3, label=name)
+    if TRUTH_ROW in table.rows:
+        value, error = table.rows[TRUTH_ROW][metric]
+        ax.axhspan((value - error) * scale, (value + error) * scale, color="0.7", alpha=0.5, label="truth (real vs real)")
+    ax.set_xscale("log")
+    ax.set_yscale("log")
+    ax.set_xlabel("sampling time (µs per jet, this machine)")
+    ax.set_ylabel(table.header(metric))
+    ax.grid(alpha=0.3, which="both")
+    ax.legend(loc="best", frameon=False, fontsize="small")
+    return fig

@@ -49,7 +49,7 @@ def prepare(clouds: PointClouds, resolved: ResolvedConfig, spec: ModelSpec, kind
     """Split with the configured seed (JetNet: 70/30), fit the scaler and the multiplicity on train only.
 
     The scaler is the model's (``spec.preprocessing``), with the logarithm of those of
-    ``spec.log_features`` the data has; ``kind`` ("jets", "showers") is recorded in the data info.
+    ``spec.log_features`` the data has, unless ``data.scaling`` / ``data.log_features`` choose otherwise; ``kind`` ("jets", "showers") is recorded in the data info.
     """
     data = resolved.run.data
     train, test = clouds.split(data.train_fraction, data.split_seed)
@@ -61,8 +61,14 @@ def prepare(clouds: PointClouds, resolved: ResolvedConfig, spec: ModelSpec, kind
     points = torch.from_numpy(train.points).float()
     mask = torch.from_numpy(train.mask).bool()
     names = tuple(train.feature_names)
-    logs = tuple(names.index(f) for f in spec.log_features if f in names)
-    scaler = FeatureScaler(spec.preprocessing, logs).fit(points, mask)  # type: ignore[arg-type]
+    if data.log_features is not None:
+        unknown = [f for f in data.log_features if f not in names]
+        if unknown:
+            raise ValueError(f"data.log_features names {', '.join(unknown)}, which the data does not have; "
+                             f"its features are {', '.join(names)}")
+    wanted = spec.log_features if data.log_features is None else data.log_features
+    logs = tuple(names.index(f) for f in wanted if f in names)
+    scaler = FeatureScaler(data.scaling or spec.preprocessing, logs).fit(points, mask)  # type: ignore[arg-type]
     info = DataInfo(max_particles=train.max_particles, feature_names=names, cond_dim=1, kind=kind)
     x, mask, cond = _model_space(train, scaler)
     return PreparedData(

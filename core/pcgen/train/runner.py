@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import os
+
 import contextlib
 import json
 import shutil
@@ -17,6 +19,7 @@ from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, T
 
 from pcgen.config import ConfigError, ResolvedConfig, apply_overrides, read_toml, resolve, to_toml
 from pcgen.plugins import PluginError
+from pcgen.threads import available_cpus, configure_threads
 from pcgen.safe_io import file_operation, make_new_dir, save_figure, write_text
 from pcgen.train.data_prep import load_clouds, prepare
 from pcgen.train.distributed import barrier, broadcast_object, init_distributed
@@ -74,8 +77,8 @@ def _execute(resolved: ResolvedConfig, registry: Any, run_dir: Path | None, resu
     run = resolved.run
     spec = registry.model(run.plugin)
     torch.manual_seed(run.train.seed)
-    if run.train.num_threads:
-        torch.set_num_threads(run.train.num_threads)
+    local_ranks = int(os.environ.get("LOCAL_WORLD_SIZE", "1") or 1)
+    configure_threads(run.train.num_threads or max(1, available_cpus() // max(local_ranks, 1)))
     made_here = main and (run_dir is None or not Path(run_dir).exists())
     if main:
         run_dir = Path(run_dir) if run_dir else new_run_dir(resolved)

@@ -1,0 +1,68 @@
+"""CPU threads that hold up on a shared machine.
+
+Two settings decide how torch's CPU kernels behave when the cores are shared (a second job, a test
+suite, an oversubscribed cluster node):
+
+- **OpenMP's wait policy.** By default an OpenMP thread that reaches a barrier spins, waiting for
+  the others; when one of them has been descheduled, the spinning thread burns its time slice and
+  the step stalls (measured here: the main job's training fell 10-40x next to other work with 2
+  threads). ``OMP_WAIT_POLICY=PASSIVE`` makes waiting threads sleep. OpenMP reads it once, when the
+  runtime loads with torch, so :func:`prefer_passive_waiting` runs when ``pcgen`` is imported, before
+  it imports torch (set the variable yourself to override it, e.g. ``OMP_WAIT_POLICY=ACTIVE``).
+- **How many threads.** :func:`available_cpus` counts the CPUs this process may run on: its
+  affinity mask (``taskset``, Slurm's ``--cpus-per-task``), capped by a cgroup CPU quota
+  (containers, Kubernetes limits), which torch's own default ignores.
+"""
+
+from __future__ import annotations
+
+import math
+import os
+from pathlib import Path
+
+WAIT_POLICY = "OMP_WAIT_POLICY"
+CGROUP_ROOT = Path("/sys/fs/cgroup")
+
+
+def prefer_passive_waiting() -> None:
+    """Let OpenMP threads sleep instead of spinning while they wait (unless the user chose a policy)."""
+    os.environ.setdefault(WAIT_POLICY, "PASSIVE")
+
+
+def cgroup_cpu_limit(root: Path = CGROUP_ROOT) -> float | None:
+    """The CPU quota of this process's cgroup in CPUs (e.g. 1.5), or None when it has none.
+
+    Reads cgroup v2's ``cpu.max`` ("QUOTA PERIOD" or "max PERIOD"), else v1's ``cpu.cfs_quota_us`` /
+    ``cpu.cfs_period_us``; an unreadable or malformed file counts as no limit.
+    """
+    try:
+        quota, period = (root / "cpu.max").read_text().split()[:2]
+        return None if quota == "max" else int(quota) / int(period)
+    except (OSError, ValueError):
+        pass
+    try:
+        quota_us = int((root / "cpu" / "cpu.cfs_quota_us").read_text())
+        period_us = int((root / "cpu" / "cpu.cfs_period_us").read_text())
+    except (OSError, ValueError):
+        return None
+    return quota_us / period_us if quota_us > 0 and period_us > 0 else None
+
+
+def available_cpus(root: Path = CGROUP_ROOT) -> int:
+    """CPUs this process may use: its affinity mask, capped by its cgroup's CPU quota (at least 1)."""
+    count = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else (os.cpu_count() or 1)
+    limit = cgroup_cpu_limit(root)
+    if limit is not None:
+        count = min(count, max(1, math.floor(limit)))
+    return max(1, count)
+
+
+def configure_threads(requested: int = 0) -> int:
+    """Set torch's CPU threads to ``requested``, or (0) to :func:`available_cpus`; returns the number set."""
+    import torch
+
+    if requested < 0:
+        raise ValueError(f"the number of threads must be >= 0 (0 = the CPUs available), got {requested}")
+    threads = requested or available_cpus()
+    torch.set_num_threads(threads)
+    return threads

@@ -1,0 +1,70 @@
+"""Thread settings for shared machines: OpenMP's passive wait policy before torch loads, and a thread
+count from the CPUs the process may use (affinity mask, cgroup quota)."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+import torch
+from pcgen import threads
+from pcgen.cli import app
+from typer.testing import CliRunner
+
+
+def write(path: Path, text: str) -> None:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(text)
+
+
+@pytest.mark.parametrize(("text", "limit"), [("max 100000\n", None), ("150000 100000\n", 1.5), ("50000 100000", 0.5)])
+def test_cgroup_v2_quota(tmp_path: Path, text: str, limit: float | None) -> None:
+    write(tmp_path / "cpu.max", text)
+    assert threads.cgroup_cpu_limit(tmp_path) == limit
+
+
+def test_cgroup_v1_quota_and_no_cgroup(tmp_path: Path) -> None:
+    assert threads.cgroup_cpu_limit(tmp_path) is None
+    write(tmp_path / "cpu" / "cpu.cfs_quota_us", "300000\n")
+    write(tmp_path / "cpu" / "cpu.cfs_period_us", "100000\n")
+    assert threads.cgroup_cpu_limit(tmp_path) == 3.0
+    write(tmp_path / "cpu" / "cpu.cfs_quota_us", "-1\n")
+    assert threads.cgroup_cpu_limit(tmp_path) is None
+
+
+def test_available_cpus_is_the_affinity_capped_by_the_quota(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(os, "sched_getaffinity", lambda pid: {0, 1, 2, 3}, raising=False)
+    assert threads.available_cpus(tmp_path) == 4  # no quota file
+    write(tmp_path / "cpu.max", "250000 100000")
+    assert threads.available_cpus(tmp_path) == 2
+    write(tmp_path / "cpu.max", "20000 100000")
+    assert threads.available_cpus(tmp_path) == 1  # a fraction of a CPU still gets one thread
+
+
+def run_python(code: str, **env: str) -> str:
+    environ = {k: v for k, v in os.environ.items() if k != threads.WAIT_POLICY}
+    return subprocess.run([sys.executable, "-c", code], env={**environ, **env}, capture_output=True, text=True,
+                          check=True).stdout.strip()
+
+
+def test_importing_pcgen_makes_openmp_wait_passively_unless_the_user_chose() -> None:
+    code = "import os, pcgen; print(os.environ['OMP_WAIT_POLICY'])"
+    assert run_python(code) == "PASSIVE"
+    assert run_python(code, OMP_WAIT_POLICY="ACTIVE") == "ACTIVE"
+
+
+def test_threads_option_sets_torchs_threads() -> None:
+    before = torch.get_num_threads()
+    try:
+        result = CliRunner().invoke(app, ["--threads", "1", "models", "--json"])
+        assert result.exit_code == 0, result.output
+        assert torch.get_num_threads() == 1
+        assert threads.configure_threads(0) == threads.available_cpus()
+        assert torch.get_num_threads() == threads.available_cpus()
+    finally:
+        torch.set_num_threads(before)
+    with pytest.raises(ValueError, match=">= 0"):
+        threads.configure_threads(-1)
