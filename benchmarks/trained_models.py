@@ -9,7 +9,8 @@ Every row compares with the same real jets: held-out jets ``[offset, offset + je
 fixed split (the first ``offset`` held-out jets are the ones in-training evaluations, and so the
 best checkpoint, saw). The truth row compares them with further disjoint held-out slices of the
 same size, one value per slice; a model row is the mean over ``--seeds`` sampling seeds, its error
-the standard deviation over seeds. ``RUN:best`` evaluates ``checkpoints/best.pt`` (default: last).
+the standard deviation over seeds. ``RUN:best`` evaluates ``checkpoints/best.pt`` (default: last); ``RUN:last:live`` or ``RUN:best:live``
+samples from the live weights instead of the weight average (EMA), to measure what the average gives.
 """
 
 from __future__ import annotations
@@ -26,7 +27,9 @@ import torch
 
 from pcgen.config import EvalConfig, read_toml, resolve
 from pcgen.data.pointclouds import PointClouds
-from pcgen.metrics.evaluate import compute_metric, efp_normalisation, metric_options, metrics_for_kind
+from pcgen.leaderboard import metric_values
+from pcgen.leaderboard import spread as leaderboard_spread
+from pcgen.metrics.evaluate import efp_normalisation, metric_options, metrics_for_kind
 from pcgen.metrics.distances import EFPNormalisation
 from pcgen.plugins import load_registry
 from pcgen.sampling import load_trained
@@ -46,8 +49,8 @@ def held_out(run: Path, registry: Any) -> tuple[PointClouds, EFPNormalisation]:
 
 def measure(real: PointClouds, other: PointClouds, registry: Any, norm: EFPNormalisation) -> dict[str, float]:
     specs = [s for s in metrics_for_kind(registry, "jets") if s.name in METRICS]
-    options = metric_options(EvalConfig(num_jets=len(real)), norm)
-    return {s.name: compute_metric(s, real, other, options.get(s.name, {}))[s.name][0] * s.scale for s in specs}
+    values = metric_values(real, other, specs, metric_options(EvalConfig(num_jets=len(real)), norm))
+    return {s.name: values[s.name] * s.scale for s in specs}
 
 
 def real_and_truth(test: PointClouds, start: int, n: int, pairs: int | None = None) -> tuple[PointClouds, list[PointClouds]]:
@@ -75,9 +78,17 @@ def sampled_metrics(trained: Any, real: PointClouds, seeds: range, registry: Any
 
 def spread(values: list[dict[str, float]]) -> dict[str, list[float]]:
     """``{metric: [mean, std]}`` over several measurements (std with ddof=1, 0 for one value)."""
-    keys = values[0].keys()
-    return {k: [float(np.mean([v[k] for v in values])),
-                float(np.std([v[k] for v in values], ddof=1)) if len(values) > 1 else 0.0] for k in keys}
+    return {k: list(v) for k, v in leaderboard_spread(values).items()}
+
+
+def without_weight_average(trained: Any) -> Any:
+    """The same trained model sampling from its live weights: every weight average (EMA) made inactive."""
+    from pcgen.nn import ParameterAverage
+
+    for module in trained.model.modules():
+        if isinstance(module, ParameterAverage):
+            module.updates.zero_()
+    return trained
 
 
 def w1m_curve(run: Path) -> list[tuple[float, float]]:
@@ -117,7 +128,7 @@ def main() -> None:
         return
     torch.set_num_threads(max(1, torch.get_num_threads()))
     registry = load_registry()
-    runs = [(Path(r.split(":")[0]), r.split(":")[1] if ":" in r else "last") for r in args.runs]
+    runs = [(Path(r.split(":")[0]), (r.split(":") + ["last"])[1], r.endswith(":live")) for r in args.runs]
     test, norm = held_out(runs[0][0], registry)
     n, start = args.jets, args.offset
     real, truth_slices = real_and_truth(test, start, n)
@@ -127,17 +138,20 @@ def main() -> None:
     result["rows"]["truth"] = {"metrics": spread([measure(real, s, registry, norm) for s in truth_slices]),
                                "pairs": len(truth_slices)}
     print("truth", result["rows"]["truth"]["metrics"])
-    for run, which in runs:
+    for run, which, live in runs:
         overrides = [s.split("=", 1)[1] for s in args.sets if s.split("=", 1)[0] == run.name]
         trained = load_trained(run / "checkpoints" / f"{which}.pt", registry, overrides=overrides)
+        label = f"{which}, live weights" if live else which
+        if live:
+            trained = without_weight_average(trained)
         values, seconds = sampled_metrics(trained, real, range(1000, 1000 + args.seeds), registry, norm,
-                                          batch_size=1000, label=f"{run.name} {which}")
+                                          batch_size=1000, label=f"{run.name} {label}")
         config = read_toml(run / "config.toml")
         row = {"metrics": spread(values), "checkpoint": which, "plugin": config["plugin"],
                "sampling_us_per_jet": round(seconds / (n * args.seeds) * 1e6, 1), "overrides": overrides,
                "curve": w1m_curve(run)}
-        result["rows"][f"{run.name} ({which})"] = row
-        print(run.name, which, row["metrics"], f"{row['sampling_us_per_jet']} us/jet")
+        result["rows"][f"{run.name} ({label})"] = row
+        print(run.name, label, row["metrics"], f"{row['sampling_us_per_jet']} us/jet")
     if args.json:
         Path(args.json).write_text(json.dumps(result, indent=2) + "\n")
     if args.markdown:
