@@ -36,3 +36,13 @@ def test_log_pt_and_standard_scaling_chosen_per_run(registry: Registry) -> None:
 def test_unknown_log_feature_is_named(registry: Registry) -> None:
     with pytest.raises(ValueError, match="data.log_features names pt, which the data does not have; its features are"):
         prepared(registry, 'data.log_features=["pt"]')
+
+
+def test_feature_spread_stretches_the_scaled_features_and_inverts(registry: Registry) -> None:
+    base = prepared(registry, 'data.scaling="standard"')
+    wide = prepared(registry, 'data.scaling="standard"', "data.feature_spread=5")
+    torch.testing.assert_close(wide.x, 5 * base.x, rtol=1e-5, atol=1e-6)
+    assert wide.x[wide.mask].std(dim=0).sub(5).abs().max() < 0.05
+    back = wide.scaler.inverse(wide.x, wide.mask)
+    torch.testing.assert_close(back[wide.mask], torch.from_numpy(wide.train.points).float()[wide.mask],
+                               rtol=1e-4, atol=1e-6)

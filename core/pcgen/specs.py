@@ -98,6 +98,8 @@ class ModelSpec:
     """Particle feature scaling the model expects: ``"minmax"`` (to [-1, 1]) or ``"standard"``."""
     log_features: tuple[str, ...] = ()
     """Features taken as a logarithm before scaling, where the data has them (e.g. ``("pt_rel", "E")``)."""
+    feature_spread: float = 1.0
+    """Standard deviation (standard scaling) or half-range (minmax) of the scaled features."""
     paper: str = ""
     """Citation: authors, title, arXiv id."""
     description: str = ""

@@ -49,7 +49,7 @@ def prepare(clouds: PointClouds, resolved: ResolvedConfig, spec: ModelSpec, kind
     """Split with the configured seed (JetNet: 70/30), fit the scaler and the multiplicity on train only.
 
     The scaler is the model's (``spec.preprocessing``), with the logarithm of those of
-    ``spec.log_features`` the data has, unless ``data.scaling`` / ``data.log_features`` choose otherwise; ``kind`` ("jets", "showers") is recorded in the data info.
+    ``spec.log_features`` the data has, unless ``data.scaling`` / ``data.log_features`` / ``data.feature_spread`` choose otherwise; ``kind`` ("jets", "showers") is recorded in the data info.
     """
     data = resolved.run.data
     train, test = clouds.split(data.train_fraction, data.split_seed)
@@ -68,7 +68,8 @@ def prepare(clouds: PointClouds, resolved: ResolvedConfig, spec: ModelSpec, kind
                              f"its features are {', '.join(names)}")
     wanted = spec.log_features if data.log_features is None else data.log_features
     logs = tuple(names.index(f) for f in wanted if f in names)
-    scaler = FeatureScaler(data.scaling or spec.preprocessing, logs).fit(points, mask)  # type: ignore[arg-type]
+    spread = data.feature_spread or spec.feature_spread
+    scaler = FeatureScaler(data.scaling or spec.preprocessing, logs, spread).fit(points, mask)  # type: ignore[arg-type]
     info = DataInfo(max_particles=train.max_particles, feature_names=names, cond_dim=1, kind=kind)
     x, mask, cond = _model_space(train, scaler)
     return PreparedData(
