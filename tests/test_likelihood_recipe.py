@@ -71,19 +71,18 @@ def test_warmup_cosine_and_gradient_clipping() -> None:
     assert recipe.learning_rates()["model"] == pytest.approx(0.05)
 
 
-def test_non_finite_steps_are_skipped_then_fail() -> None:
+def test_non_finite_steps_are_skipped() -> None:
+    """Dropped without touching the weights, however many in a row: the limit is the trainer's
+    (train.max_nonfinite_in_row)."""
     model = GaussianParticles()
-    recipe = LikelihoodRecipe(model, LikelihoodConfig(lr=0.1, warmup_steps=0, max_nonfinite_steps=3))
+    recipe = LikelihoodRecipe(model, LikelihoodConfig(lr=0.1, warmup_steps=0))
     bad = batch()
     bad.x[bad.mask] = float("nan")
     before = [p.detach().clone() for p in model.parameters()]
-    assert recipe.training_step(bad, 0, 0.0)["nonfinite_steps"] == 1
+    for step in range(8):
+        assert not torch.isfinite(torch.as_tensor(recipe.training_step(bad, step, 0.0)["loss/nll"]))
     assert all(torch.equal(a, b) for a, b in zip(before, model.parameters(), strict=True))
-    assert "nonfinite_steps" not in recipe.training_step(batch(), 1, 0.0)  # a good step resets the count
-    recipe.training_step(bad, 2, 0.0)
-    recipe.training_step(bad, 3, 0.0)
-    with pytest.raises(FloatingPointError, match="3 training steps in a row"):
-        recipe.training_step(bad, 4, 0.0)
+    assert torch.isfinite(torch.as_tensor(recipe.training_step(batch(), 8, 0.0)["loss/nll"]))
 
 
 def test_state_dict_round_trip_continues_identically() -> None:

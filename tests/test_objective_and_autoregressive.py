@@ -52,13 +52,15 @@ def test_the_objective_recipe_minimises_the_sum_of_the_models_terms_and_calls_af
 
 
 def test_a_non_finite_step_is_skipped_without_after_step() -> None:
+    """The recipe drops such steps; how many in a row a run allows is the trainer's one limit
+    (train.max_nonfinite_in_row), not the recipe's."""
     model = Shift()
-    recipe = ObjectiveRecipe(model, OptimiserConfig(warmup_steps=0, max_nonfinite_steps=2))
+    recipe = ObjectiveRecipe(model, OptimiserConfig(warmup_steps=0))
     bad = shifted_batch(float("nan"))
-    assert recipe.training_step(bad, 0, 0.0)["nonfinite_steps"] == 1
+    for step in range(8):
+        logs = recipe.training_step(bad, step, 0.0)
+    assert not torch.isfinite(logs["loss/fit"])  # reported, for the trainer's guard
     assert model.after_calls == [] and not model.mean.any()
-    with pytest.raises(FloatingPointError, match="non-finite"):
-        recipe.training_step(bad, 1, 0.0)
 
 
 class Bigram(AutoregressiveModel):

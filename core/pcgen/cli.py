@@ -12,7 +12,7 @@ from rich.table import Table
 
 from pcgen import __version__
 from pcgen.cli_plugin_kit import register as register_plugin_kit
-from pcgen.cli_words import field_range
+from pcgen.cli_words import field_range, whole_number
 from pcgen.config import DataConfig
 from pcgen.train.signals import exit_code
 
@@ -168,6 +168,34 @@ def data_generate(
     out.print(f"wrote {path}")
 
 
+SPLIT_PARTS = ("held-out", "training")
+
+
+@data_app.command("split")
+def data_split(
+    run: Annotated[Path, typer.Option("--run", help="Run folder (made by `pcgen run`) whose split to write.")],
+    out_file: Annotated[Path, typer.Option("--out", help="HDF5 file to write (pcgen's format, JetNet layout).")],
+    part: Annotated[str, typer.Option(help="held-out (the clouds the run never trained on) or training.")] = "held-out",
+    force: Annotated[bool, typer.Option("--force", help="Replace the --out file if it exists.")] = False,
+) -> None:
+    """Write a run's held-out (or training) clouds, split exactly as the run split them: the real clouds
+    for `pcgen eval --reference`."""
+    from pcgen.data.store import write_pointclouds
+    from pcgen.safe_io import check_output_path
+    from pcgen.train.runner import run_split
+
+    if part not in SPLIT_PARTS:
+        _fail(f"--part must be one of {', '.join(SPLIT_PARTS)}, got {part!r}")
+    try:
+        check_output_path(out_file, force)
+        training, held_out = run_split(run, _registry())
+        clouds = held_out if part == "held-out" else training
+        write_pointclouds(clouds, out_file)
+    except (ValueError, *_user_errors()) as err:
+        _report(err)
+    out.print(f"wrote the {len(clouds):,} {part} clouds of {run} to {out_file}")
+
+
 def _parse_shards(text: str) -> list[int]:
     result: list[int] = []
     for part in text.split(","):
@@ -211,7 +239,8 @@ def compare_command(
     plugins: Annotated[str, typer.Option(help="Comma-separated models, e.g. 'igapt,gast,mdma'.")],
     data: Annotated[Optional[str], typer.Option(help=DATA_HELP)] = None,
     config: Annotated[Optional[Path], typer.Option(help="TOML config shared by all models.")] = None,
-    set_: Annotated[Optional[list[str]], typer.Option("--set", help="Override for all: KEY=VALUE.")] = None,
+    set_: Annotated[Optional[list[str]], typer.Option("--set", help="Override for all: KEY=VALUE; for one model "
+                                                      "only: PLUGIN.model.KEY=VALUE or PLUGIN.recipe.KEY=VALUE.")] = None,
     out_dir: Annotated[Optional[Path], typer.Option("--out", help="Comparison folder (default runs/compare-<time>).")] = None,
     quiet: Annotated[bool, typer.Option("--quiet", help="No progress bars.")] = False,
 ) -> None:
@@ -233,7 +262,8 @@ def compare_command(
 def sample_command(
     checkpoint: Annotated[Optional[Path], typer.Option(help="Run folder or checkpoint file.")] = None,
     pretrained: Annotated[Optional[str], typer.Option(help="Shipped trained weights by name (see `pcgen models`).")] = None,
-    n: Annotated[int, typer.Option("--n", help="Number of clouds to generate.", min=1)] = 10_000,
+    n: Annotated[int, typer.Option("--n", help="Number of clouds to generate, at least 1 (1e5 works too).",
+                                   parser=whole_number(1))] = 10_000,
     out_file: Annotated[Path, typer.Option("--out", help="Output HDF5 file.")] = Path("samples.h5"),
     seed: Annotated[int, typer.Option(help="Sampling seed.", min=0)] = 0,
     batch_size: Annotated[int, typer.Option(help="Clouds per forward pass; 0 = the best for the device (CPU: cache-sized passes, GPU: the largest that fits).", min=0)] = 0,
@@ -251,6 +281,7 @@ def sample_command(
     from pcgen.data.store import write_pointclouds
     from pcgen.safe_io import check_output_path
     from pcgen.sampling import load_trained
+    from pcgen.train.budget import check_clouds_fit_in_memory
     from pcgen.train.trainer import resolve_device
 
     if (checkpoint is None) == (pretrained is None):
@@ -264,6 +295,7 @@ def sample_command(
             trained = load_pretrained(pretrained, _registry(), dev, set_)
         else:
             trained = load_trained(checkpoint, _registry(), dev, set_)  # type: ignore[arg-type]
+        check_clouds_fit_in_memory("--n", n, trained.data_info.max_particles, trained.data_info.num_features)
         with Progress(console=console) as bar:
             task = bar.add_task("sampling", total=n)
             clouds = trained.generate(n, batch_size or None, seed, dev, progress=lambda k: bar.advance(task, k),
@@ -380,7 +412,8 @@ def export_command(
 @app.command("eval")
 def eval_command(
     samples: Annotated[Path, typer.Option(help="Generated clouds (HDF5 from `pcgen sample`).")],
-    reference: Annotated[Path, typer.Option(help="Real clouds to compare with (HDF5, JetNet layout).")],
+    reference: Annotated[Path, typer.Option(help="Real clouds to compare with (HDF5, JetNet layout; a run's "
+                                            "held-out clouds: pcgen data split --run RUN --out FILE).")],
     truth: Annotated[Optional[Path], typer.Option(help="Independent real clouds for the truth baseline "
                                                   "(default: the reference's next --n clouds).")] = None,
     n: Annotated[int, typer.Option("--n", help="Clouds per row, on each side of every comparison.", min=20)] = 5000,
@@ -403,6 +436,7 @@ def eval_command(
     from pcgen.data.store import read_pointclouds
     from pcgen.metrics.evaluate import PHYSICS_DISTANCES, eval_sets, evaluate, metrics_for_kind, select_specs
     from pcgen.metrics.inputs import check_evaluation_inputs
+    from pcgen.metrics.sanity import applies_to, sanity_report
     from pcgen.safe_io import check_output_path, save_figure, write_text
 
     try:
@@ -427,15 +461,19 @@ def eval_command(
             console.print(note)
         table = evaluate(sets.real, sets.fake, sets.truth, specs, cfg, model_name=samples.stem,
                          normalisation=normalisation)
+        sanity = sanity_report(sets.fake, sets.real, real, (samples.name, reference.name)) if applies_to(real) else None
     except (ValueError, *_user_errors()) as err:
         _report(err)
     out.print(table.to_rich())
+    if sanity is not None:
+        out.print(sanity.to_rich())
     try:
         if markdown:
             write_text(markdown, table.to_markdown() + "\n", "metric table")
         if json_file:
             inputs = {"samples": str(samples), "reference": str(reference), "truth": str(truth) if truth else None}
-            write_text(json_file, json.dumps({**table.to_dict(), "inputs": inputs, "notes": sets.notes}, indent=2) + "\n",
+            write_text(json_file, json.dumps({**table.to_dict(), "inputs": inputs, "notes": sets.notes,
+                                               "sanity": sanity.to_dict() if sanity else None}, indent=2) + "\n",
                        "metric table (JSON)")
         if plot:
             from pcgen.plots import figure_for_kind

@@ -23,3 +23,27 @@ def field_range(model: type[BaseModel], name: str) -> dict[str, Any]:
         elif getattr(rule, "lt", None) is not None:
             bounds["max"] = math.ceil(rule.lt) - 1
     return bounds
+
+
+def whole_number(minimum: int) -> Any:
+    """A ``typer.Option`` parser of a count that also takes scientific notation (``--n 1e5``), refusing
+    fractions and numbers below ``minimum`` in the words of the other range checks."""
+    import typer
+
+    def parse(value: str | int) -> int:
+        text = str(value).strip()
+        try:
+            number = int(text)
+        except ValueError:
+            try:
+                as_float = float(text)
+            except ValueError:
+                raise typer.BadParameter(f"{text!r} is not a number") from None
+            if not as_float.is_integer():
+                raise typer.BadParameter(f"{text!r} is not a whole number") from None
+            number = int(as_float)
+        if number < minimum:
+            raise typer.BadParameter(f"Input should be greater than or equal to {minimum}")
+        return number
+
+    return parse

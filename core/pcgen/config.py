@@ -7,6 +7,7 @@ config classes that the chosen plugin and its recipe register (see :func:`resolv
 
 from __future__ import annotations
 
+import math
 import os
 import tomllib
 from pathlib import Path
@@ -64,6 +65,10 @@ class DataConfig(StrictModel):
     log_features: list[str] | None = Field(
         None, description="Features taken as a logarithm before scaling, e.g. ['pt_rel']; None = the model's default."
     )
+    feature_spread: float | None = Field(
+        None, gt=0, description="Standard deviation (standard scaling) or half-range (minmax) of the scaled features; "
+        "None = the model's default.",
+    )
 
 
 class TrainConfig(StrictModel):
@@ -72,7 +77,17 @@ class TrainConfig(StrictModel):
     batch_size: int = Field(256, ge=1)
     max_steps: int | None = Field(None, ge=1, description="Stop after this many steps.")
     epochs: int | None = Field(None, ge=1, description="Stop after this many passes over the data.")
-    time_budget_minutes: float = Field(3.0, ge=0, description="Stop after this wall time; 0 = no time limit.")
+    time_budget_minutes: float = Field(
+        3.0, ge=0, description="Stop training after this much training time (the steps alone, summed over "
+        "resumes; the final sampling and evaluation come on top, see total_budget_minutes); 0 = no time limit."
+    )
+    total_budget_minutes: float = Field(
+        0.0, ge=0, description="Stop training early enough that the whole run fits: training stops at the first "
+        "step where the training loop's wall time (steps, in-training evaluations, checkpoints, summed over "
+        "resumes) plus the final sampling, evaluation and figures, estimated before training by timing a few "
+        "clouds, reaches this many minutes; a run whose final phase alone would not fit is refused. Loading the "
+        "data and building the model come on top. 0 = no such limit."
+    )
     seed: int = Field(0, ge=0, description="Seed of initialisation, noise and batching.")
     device: str = Field("auto", description="'cpu', 'cuda', 'cuda:1' or 'auto' (cuda if available).")
     log_every: int = Field(20, ge=1, description="Steps between TensorBoard scalar writes.")
@@ -85,7 +100,8 @@ class TrainConfig(StrictModel):
         "stop", description="A NaN/inf loss, gradient or weight: 'stop' the run, or 'skip' the step's update."
     )
     max_nonfinite_in_row: int = Field(
-        5, ge=1, description="With on_nonfinite='skip': stop after this many non-finite steps in a row."
+        5, ge=1, description="With on_nonfinite='skip': stop after this many non-finite steps in a row (the one "
+        "limit of every recipe; an old config's recipe.max_nonfinite_steps is mapped onto it)."
     )
     precision: Literal["32", "bf16-mixed"] = Field(
         "32", description="'32' (fp32) or 'bf16-mixed' (autocast to bfloat16; weights and optimiser in fp32)."
@@ -98,6 +114,14 @@ class TrainConfig(StrictModel):
     def _precision_as_text(cls, value: Any) -> Any:
         """``--set train.precision=32`` reads 32 as a number; the setting is the text "32"."""
         return str(int(value)) if isinstance(value, int | float) and not isinstance(value, bool) else value
+
+    @field_validator("time_budget_minutes", "total_budget_minutes", mode="before")
+    @classmethod
+    def _finite_minutes(cls, value: Any) -> Any:
+        """A budget is a number of minutes; "no limit" is 0, not infinity (nor NaN)."""
+        if isinstance(value, float) and not math.isfinite(value):
+            raise ValueError("must be a finite number of minutes; 0 means no limit")
+        return value
 
 
 class EvalConfig(StrictModel):
@@ -191,6 +215,8 @@ def format_validation_error(err: ValidationError, prefix: str, model: type[BaseM
         else:
             given = e.get("input")
             lines.append(f"'{loc}': {e['msg']} (got {given!r})")
+    if len(lines) == 1:  # one problem: one line
+        return f"invalid configuration: {lines[0]}"
     return "invalid configuration:\n  " + "\n  ".join(lines)
 
 
@@ -258,6 +284,7 @@ def resolve(raw: dict[str, Any], registry: Any) -> ResolvedConfig:
         raw = _merge_tables(registry.dataset(dataset).config_defaults, raw)
     raw["train"] = {**spec.train_defaults, **raw.get("train", {})}
     raw["recipe"] = _merge_tables(spec.recipe_defaults, raw.get("recipe", {}))
+    raw["train"] = map_retired_nonfinite_limit(raw["recipe"], raw["train"])
     run = validate_section(RunConfig, raw, "")
     model = validate_section(spec.config_class, run.model, "model")
     recipe_class = registry.recipe(spec.recipe).config_class_for(spec, registry)
@@ -268,11 +295,53 @@ def resolve(raw: dict[str, Any], registry: Any) -> ResolvedConfig:
             f"allowed: {', '.join(sorted(registry.datasets))}"
         )
     t = run.train
-    if t.max_steps is None and t.epochs is None and not t.time_budget_minutes:
-        raise ConfigError("set at least one of 'train.max_steps', 'train.epochs', 'train.time_budget_minutes'")
+    if t.max_steps is None and t.epochs is None and not t.time_budget_minutes and not t.total_budget_minutes:
+        raise ConfigError("set at least one of 'train.max_steps', 'train.epochs', 'train.time_budget_minutes', "
+                          "'train.total_budget_minutes'")
     if run.data.min_jet_pt >= run.data.max_jet_pt:
         raise ConfigError("'data.min_jet_pt' must be below 'data.max_jet_pt'")
     return ResolvedConfig(run, model, recipe)
+
+
+RETIRED_NONFINITE_KEY = "max_nonfinite_steps"
+"""A recipe setting that no longer exists: a second limit of non-finite steps in a row that silently
+overrode ``train.max_nonfinite_in_row``. Old run folders and model cards still carry it."""
+
+
+def map_retired_nonfinite_limit(recipe: Any, train: dict[str, Any]) -> dict[str, Any]:
+    """Remove ``max_nonfinite_steps`` from a raw ``recipe`` table (at any depth: a staged recipe has
+    one per stage) and map it onto ``train.max_nonfinite_in_row``; returns the train table.
+
+    Its smallest non-zero value becomes the limit when the train table sets none (0 meant "never"
+    and maps to nothing); a train table that sets another limit is a conflict, reported as an error.
+    """
+    found = _pop_everywhere(recipe, RETIRED_NONFINITE_KEY)
+    if any(not isinstance(v, int) or isinstance(v, bool) or v < 0 for v in found):
+        raise ConfigError(f"'recipe.{RETIRED_NONFINITE_KEY}' is no longer a setting; "
+                          "use 'train.max_nonfinite_in_row' (a whole number, at least 1)")
+    limits = sorted(v for v in found if v > 0)
+    if not limits:
+        return train
+    given = train.get("max_nonfinite_in_row")
+    if given is None:
+        return {**train, "max_nonfinite_in_row": limits[0]}
+    if given != limits[0]:
+        raise ConfigError(
+            f"'recipe.{RETIRED_NONFINITE_KEY}' = {limits[0]} is no longer a setting and conflicts with "
+            f"'train.max_nonfinite_in_row' = {given!r}, the one limit of non-finite steps in a row; "
+            f"delete recipe.{RETIRED_NONFINITE_KEY} (from the config file, or the run folder's config.toml)"
+        )
+    return train
+
+
+def _pop_everywhere(table: Any, key: str) -> list[Any]:
+    """Remove ``key`` from a nested dict, at every depth; returns the values removed."""
+    if not isinstance(table, dict):
+        return []
+    found = [table.pop(key)] if key in table else []
+    for value in table.values():
+        found += _pop_everywhere(value, key)
+    return found
 
 
 def _merge_tables(defaults: dict[str, Any], given: Any) -> Any:

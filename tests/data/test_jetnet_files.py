@@ -21,7 +21,8 @@ def write_jetnet_file(path: Path, jets: int = 25, particles: int = 30, seed: int
     rng = np.random.default_rng(seed)
     true_counts = rng.integers(1, particles + 20, size=jets)
     mask = np.arange(particles)[None, :] < np.minimum(true_counts, particles)[:, None]
-    pf = np.concatenate([rng.normal(size=(jets, particles, 3)), np.ones((jets, particles, 1))], axis=-1)
+    features = np.abs(rng.normal(scale=0.1, size=(jets, particles, 3)))  # plausible eta_rel, phi_rel, pt_rel
+    pf = np.concatenate([features, np.ones((jets, particles, 1))], axis=-1)
     pf = np.where(mask[..., None], pf, 0.0).astype(np.float32)
     jf = np.stack([rng.uniform(800, 1600, jets), rng.normal(size=jets), rng.uniform(0, 300, jets), true_counts], 1)
     path.parent.mkdir(parents=True, exist_ok=True)

@@ -28,7 +28,7 @@ from typing import Any
 import numpy as np
 
 from pcgen.data.pointclouds import SHOWER_FEATURES, PointClouds
-from pcgen.data.store import DataError, atomic_path, open_hdf5, read_pointclouds, write_pointclouds
+from pcgen.data.store import DataError, open_hdf5, read_pointclouds, write_hdf5, write_pointclouds
 
 CALOCHALLENGE_HINT = (
     "pass the path of a CaloChallenge HDF5 file (keys 'incident_energies' and 'showers') with data.path"
@@ -145,14 +145,14 @@ def _checked_calo_datasets(f: Any, path: Path, geometry: CaloGeometry) -> tuple[
 
 
 def write_calochallenge(showers: VoxelShowers, path: Path) -> Path:
-    """Write ``showers`` in CaloChallenge's layout (atomically) and return ``path``."""
-    import h5py
+    """Write ``showers`` in CaloChallenge's layout (atomically, see :func:`~pcgen.data.store.write_hdf5`)
+    and return ``path``."""
 
-    path = Path(path)
-    with atomic_path(path) as tmp, h5py.File(tmp, "w") as f:
+    def fill(f: Any) -> None:
         f.create_dataset(INCIDENT_KEY, data=showers.incident.reshape(-1, 1).astype(np.float32))
         f.create_dataset(SHOWER_KEY, data=showers.energies.astype(np.float32), compression="gzip", shuffle=True)
-    return path
+
+    return write_hdf5(Path(path), fill, "write showers to")
 
 
 # ------------------------------------------------------------------------------------------------

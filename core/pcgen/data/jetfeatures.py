@@ -1,14 +1,25 @@
-"""Jet-level quantities computed from relative particle coordinates."""
+"""Jet-level quantities computed from relative particle coordinates.
+
+Real jet files (JetNet's, :mod:`pcgen.data.pythia`'s) hold the jet's ``pt``, ``eta``, ``mass`` in GeV
+and ``num_particles`` (:data:`~pcgen.data.pointclouds.JET_GLOBALS`). Clouds in relative coordinates
+alone (generated jets) do not know their jet's pT, so their jet features are relative ones, under
+names that say so (:data:`RELATIVE_JET_GLOBALS`); :func:`jet_features_gev` gives the GeV ones when
+the jet's pT and eta are known.
+"""
 
 from __future__ import annotations
 
 import numpy as np
 
+RELATIVE_JET_GLOBALS = ("jet_pt_rel", "jet_eta_rel", "mass_over_pt", "num_particles")
+"""The columns of :func:`relative_jet_features`: the jet's pT and eta relative to the jet its particles
+are relative to (pT ratio, eta difference), its mass over that jet's pT, and its number of particles."""
+
 
 def relative_jet_features(points: np.ndarray, mask: np.ndarray) -> np.ndarray:
-    """(pt_rel, eta_rel, mass_rel, num_particles) of each jet from its (eta_rel, phi_rel, pt_rel) particles.
+    """:data:`RELATIVE_JET_GLOBALS` of each jet from its (eta_rel, phi_rel, pt_rel) particles (massless).
 
-    Relative mass is the jet mass divided by the jet pT, the quantity jetnet's W1M compares.
+    ``mass_over_pt`` is the jet mass divided by the jet pT, the quantity jetnet's W1M compares.
     """
     eta, phi, pt = (np.where(mask, points[..., i], 0.0).astype(np.float64) for i in range(3))
     px, py = (pt * np.cos(phi)).sum(1), (pt * np.sin(phi)).sum(1)
@@ -17,3 +28,13 @@ def relative_jet_features(points: np.ndarray, mask: np.ndarray) -> np.ndarray:
     mass = np.sqrt(np.clip(energy**2 - px**2 - py**2 - pz**2, 0.0, None))
     jet_eta = np.arcsinh(np.divide(pz, jet_pt, out=np.zeros_like(pz), where=jet_pt > 0))
     return np.stack([jet_pt, jet_eta, mass, mask.sum(1)], axis=1).astype(np.float32)
+
+
+def jet_features_gev(points: np.ndarray, mask: np.ndarray, jet_pt: np.ndarray, jet_eta: np.ndarray) -> np.ndarray:
+    """(pt, eta, mass, num_particles) in GeV, as real files hold them, of jets whose particles are
+    relative to a jet axis of pT ``jet_pt`` (GeV) and pseudorapidity ``jet_eta``, ``(clouds,)`` each."""
+    absolute = points.astype(np.float64)
+    absolute[..., 0] += np.asarray(jet_eta, np.float64)[:, None]
+    features = relative_jet_features(absolute, mask).astype(np.float64)
+    features[:, [0, 2]] *= np.asarray(jet_pt, np.float64)[:, None]
+    return features.astype(np.float32)

@@ -16,8 +16,9 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from pcgen.data.pointclouds import PointClouds
-from pcgen.data.store import DataError, DataFileNotFoundError, read_pointclouds
+from pcgen.data.pointclouds import JET_FEATURES, PointClouds
+from pcgen.data.store import PARTICLE_KEY, DataError, DataFileNotFoundError, read_pointclouds
+from pcgen.data.validation import JETNET_COLUMNS
 
 JET_TYPES = ("g", "q", "t", "w", "z")
 MAX_PARTICLES = 150
@@ -39,7 +40,8 @@ def read_jetnet(data_dir: Path, jet_type: str, num_particles: int) -> PointCloud
     """Read JetNet's ``jet_type`` jets with the leading ``num_particles`` particles, offline.
 
     Raises :class:`DataError` (a ``FileNotFoundError`` too when the file is missing) saying where it
-    looked and how to get the file.
+    looked and how to get the file, or what is wrong with its contents (checked as it is read: JetNet's
+    4 columns, a 0/1 mask of leading real particles, finite and plausible values).
     """
     path = jetnet_path(data_dir, jet_type, num_particles)
     if not path.is_file():
@@ -50,6 +52,11 @@ def read_jetnet(data_dir: Path, jet_type: str, num_particles: int) -> PointCloud
             f"https://zenodo.org/record/{_record(num_particles)} into {Path(data_dir)}"
         )
     pc = read_pointclouds(path, max_particles=num_particles)
+    if pc.feature_names != JET_FEATURES:
+        raise DataError(
+            f"JetNet file {path}: '{PARTICLE_KEY}' holds the features ({', '.join(pc.feature_names)}), but JetNet's "
+            f"files hold [jets, particles, 4] = ({', '.join(JETNET_COLUMNS)}); use dataset='file' for other files"
+        )
     meta = {**pc.meta, "source": "jetnet", "jet_type": jet_type, "num_particles": num_particles, "file": str(path)}
     return PointClouds(pc.points, pc.mask, pc.feature_names, pc.globals, pc.global_names, meta)
 

@@ -15,6 +15,31 @@ SHOWER_FEATURES = ("x", "y", "z", "E")
 """Per-hit features of a calorimeter shower: cell coordinates (z = layer) and energy in MeV."""
 
 
+SORT_FEATURES = {"jets": "pt_rel", "showers": "E"}
+"""The feature each kind of cloud is sorted by, highest first (as JetNet's files and the shower files are)."""
+
+
+def sort_particles(points: np.ndarray, mask: np.ndarray, key: int | None) -> tuple[np.ndarray, np.ndarray]:
+    """``(points, mask)`` with each cloud's real particles sorted by feature ``key``, highest first,
+    and padding last (``key`` None: real particles first, in their order)."""
+    score = np.where(mask, -points[..., key] if key is not None else 0.0, np.inf)
+    order = np.argsort(score, axis=1, kind="stable")
+    return np.take_along_axis(points, order[..., None], axis=1), np.take_along_axis(mask, order, axis=1)
+
+
+def sort_key(kind: str, feature_names: tuple[str, ...]) -> int | None:
+    """The index of the feature clouds of ``kind`` are sorted by (:data:`SORT_FEATURES`), None if they have none."""
+    name = SORT_FEATURES.get(kind)
+    return feature_names.index(name) if name in feature_names else None
+
+
+def cloud_kind(feature_names: tuple[str, ...], meta: dict[str, Any]) -> str:
+    """The kind of clouds: ``meta["kind"]`` if given, else ``"showers"`` for (x, y, z, E) hits, else ``"jets"``."""
+    if "kind" in meta:
+        return str(meta["kind"])
+    return "showers" if tuple(feature_names) == SHOWER_FEATURES else "jets"
+
+
 @dataclass(frozen=True)
 class PointClouds:
     """A set of zero-padded point clouds with their masks and cloud-level features.
@@ -53,9 +78,7 @@ class PointClouds:
     @property
     def kind(self) -> str:
         """``"showers"`` for (x, y, z, E) hits (or ``meta["kind"]``), else ``"jets"``."""
-        if "kind" in self.meta:
-            return str(self.meta["kind"])
-        return "showers" if tuple(self.feature_names) == SHOWER_FEATURES else "jets"
+        return cloud_kind(self.feature_names, self.meta)
 
     @property
     def multiplicity(self) -> np.ndarray:

@@ -9,12 +9,17 @@ One file holds
 - attributes ``format``, ``format_version``, ``feature_names``, ``global_names`` and ``meta`` (JSON
   strings), which JetNet's files lack; a file without them is read with JetNet's names.
 
-So :func:`read_pointclouds` reads both pcgen's files and JetNet's. Every write is atomic: the data go
-to a temporary file in the target folder, which then replaces the target in one ``os.replace``.
+So :func:`read_pointclouds` reads both pcgen's files and JetNet's, and checks what it reads
+(:mod:`pcgen.data.validation`: layout, mask, finite values, plausible jet coordinates). Every write
+is atomic: the file is built in memory, written to a temporary file in the target folder, which
+then replaces the target in one ``os.replace``; HDF5 never writes to the disk itself, so a full
+disk or a file-size limit is one ``OSError`` (a :class:`~pcgen.safe_io.FileAccessError` naming the
+file), never a crash inside the HDF5 library, and leaves nothing behind.
 """
 
 from __future__ import annotations
 
+import io
 import json
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
@@ -23,7 +28,9 @@ from typing import Any
 
 import numpy as np
 
-from pcgen.data.pointclouds import JET_FEATURES, JET_GLOBALS, PointClouds
+from pcgen.data import validation
+from pcgen.data.errors import DataError, DataFileNotFoundError, NonFiniteDataError  # noqa: F401 - re-exported
+from pcgen.data.pointclouds import JET_FEATURES, JET_GLOBALS, PointClouds, cloud_kind
 from pcgen.safe_io import atomic_path, file_operation
 
 FORMAT = "pcgen-pointclouds"
@@ -36,25 +43,32 @@ _HOW_TO_FIX = (
 )
 
 
-class DataError(ValueError):
-    """A data file or data setting is unusable; the message names the file and how to fix it."""
+def write_hdf5(path: Path, fill: Callable[[Any], None], operation: str = "write") -> Path:
+    """Write the HDF5 file that ``fill(h5py_file)`` makes to ``path``, atomically, and return ``path``.
 
-
-class DataFileNotFoundError(DataError, FileNotFoundError):
-    """A data file does not exist (both a :class:`DataError` and a ``FileNotFoundError``)."""
-
-
-def write_pointclouds(pc: PointClouds, path: Path, compress: bool = True) -> Path:
-    """Write ``pc`` to ``path`` (HDF5, JetNet layout) atomically and return ``path``."""
+    The file is built in memory and written with one plain write: a full disk or a file-size limit
+    is a :class:`~pcgen.safe_io.FileAccessError` ("cannot <operation> <path>: no space left on the
+    device"), the previous file at ``path`` is kept and no partial file is left.
+    """
     import h5py
 
     path = Path(path)
+    buffer = io.BytesIO()
+    with h5py.File(buffer, "w") as f:
+        fill(f)
+    with atomic_path(path, operation) as tmp, file_operation(operation, path):
+        tmp.write_bytes(buffer.getbuffer())
+    return path
+
+
+def write_pointclouds(pc: PointClouds, path: Path, compress: bool = True) -> Path:
+    """Write ``pc`` to ``path`` (HDF5, JetNet layout) atomically (see :func:`write_hdf5`) and return ``path``."""
     particles = np.concatenate([pc.points, pc.mask[..., None]], axis=-1).astype(np.float32)
     particles[~pc.mask] = 0.0
     globs = pc.globals if pc.globals.size else np.zeros((len(pc), 0), np.float32)
     options: dict[str, Any] = {"compression": "gzip", "compression_opts": 4, "shuffle": True} if compress else {}
-    operation = "write point clouds to"
-    with atomic_path(path, operation) as tmp, file_operation(operation, path), h5py.File(tmp, "w") as f:
+
+    def fill(f: Any) -> None:
         f.create_dataset(PARTICLE_KEY, data=particles, **(options if particles.size else {}))
         f.create_dataset(GLOBAL_KEY, data=globs.astype(np.float32), **(options if globs.size else {}))
         f.attrs["format"] = FORMAT
@@ -62,14 +76,16 @@ def write_pointclouds(pc: PointClouds, path: Path, compress: bool = True) -> Pat
         f.attrs["feature_names"] = json.dumps(list(pc.feature_names))
         f.attrs["global_names"] = json.dumps(list(pc.global_names))
         f.attrs["meta"] = json.dumps(pc.meta, default=str, sort_keys=True)
-    return path
+
+    return write_hdf5(Path(path), fill, "write point clouds to")
 
 
 def read_pointclouds(path: Path, max_particles: int | None = None) -> PointClouds:
     """Read a pcgen or JetNet HDF5 file, keeping at most ``max_particles`` leading particles per cloud.
 
     When particles are cut away, a ``num_particles`` global is clipped to ``max_particles`` as
-    JetNet's loader does. Raises :class:`DataError` naming the file for anything unusable.
+    JetNet's loader does. Raises :class:`DataError` naming the file for anything unusable, checked
+    by :mod:`pcgen.data.validation` (:class:`NonFiniteDataError` for NaN or infinite values).
     """
     path = Path(path)
     with open_hdf5(path) as f:
@@ -82,9 +98,14 @@ def read_pointclouds(path: Path, max_particles: int | None = None) -> PointCloud
         keep = particles_ds.shape[1] if max_particles is None else max_particles
         particles = _read(lambda: np.asarray(particles_ds[:, :keep], dtype=np.float32), path, PARTICLE_KEY)
         globs = _read(lambda: np.asarray(globals_ds[()], dtype=np.float32), path, GLOBAL_KEY)
+        validation.check_layout(particles.shape[-1], "feature_names" in f.attrs, path, PARTICLE_KEY)
         feature_names = _names(f.attrs, "feature_names", JET_FEATURES, particles.shape[-1] - 1, path)
         global_names = _names(f.attrs, "global_names", JET_GLOBALS, globs.shape[-1], path)
         meta = _meta(f.attrs, path)
+    kind = cloud_kind(feature_names, meta)
+    validation.check_particles(particles, feature_names, kind, path, PARTICLE_KEY)
+    if kind == "jets":
+        validation.check_finite_globals(globs, global_names, path, GLOBAL_KEY)
     mask = particles[..., -1] != 0
     points = np.where(mask[..., None], particles[..., :-1], np.float32(0.0)).astype(np.float32)
     if "num_particles" in global_names and globs.size:

@@ -6,7 +6,7 @@ from typing import Any
 
 import numpy as np
 
-from pcgen.data.jetfeatures import relative_jet_features
+from pcgen.data.jetfeatures import RELATIVE_JET_GLOBALS, relative_jet_features
 from pcgen.data.pointclouds import PointClouds
 from pcgen.hookspecs import hookimpl
 from pcgen.specs import DatasetSpec
@@ -26,7 +26,8 @@ def toy_jets(num: int = 256, max_particles: int = 30, seed: int = 0, min_particl
     eta = rng.normal(0, 0.12, size=(num, max_particles)) * mask
     phi = rng.normal(0, 0.12, size=(num, max_particles)) * mask
     points = np.stack([eta, phi, pt], axis=-1).astype(np.float32) * mask[..., None]
-    return PointClouds(points=points, mask=mask, globals=relative_jet_features(points, mask), meta={"source": "toy"})
+    return PointClouds(points=points, mask=mask, globals=relative_jet_features(points, mask),
+                       global_names=RELATIVE_JET_GLOBALS, meta={"source": "toy"})
 
 
 class ToyDataPlugin:

@@ -8,7 +8,7 @@ from typing import Any
 import torch
 from torch import Tensor
 
-from pcgen.config import ResolvedConfig
+from pcgen.config import ConfigError, ResolvedConfig
 from pcgen.data.multiplicity import MultiplicitySampler, jet_condition
 from pcgen.data.pointclouds import PointClouds
 from pcgen.data.preprocessing import FeatureScaler
@@ -45,6 +45,12 @@ def load_clouds(resolved: ResolvedConfig, registry: Any, progress: bool = True) 
     return clouds.with_mask_applied()
 
 
+def split(clouds: PointClouds, resolved: ResolvedConfig) -> tuple[PointClouds, PointClouds]:
+    """The run's fixed (training, held-out) split of ``clouds``: ``data.train_fraction`` by ``data.split_seed``."""
+    data = resolved.run.data
+    return clouds.split(data.train_fraction, data.split_seed)
+
+
 def prepare(clouds: PointClouds, resolved: ResolvedConfig, spec: ModelSpec, kind: str = "jets") -> PreparedData:
     """Split with the configured seed (JetNet: 70/30), fit the scaler and the multiplicity on train only.
 
@@ -52,11 +58,11 @@ def prepare(clouds: PointClouds, resolved: ResolvedConfig, spec: ModelSpec, kind
     ``spec.log_features`` the data has, unless ``data.scaling`` / ``data.log_features`` / ``data.feature_spread`` choose otherwise; ``kind`` ("jets", "showers") is recorded in the data info.
     """
     data = resolved.run.data
-    train, test = clouds.split(data.train_fraction, data.split_seed)
+    train, test = split(clouds, resolved)
     if len(train) < resolved.run.train.batch_size:
-        raise ValueError(
-            f"the training split has {len(train)} clouds, fewer than train.batch_size="
-            f"{resolved.run.train.batch_size}; generate more data (data.num_jets) or lower the batch size"
+        raise ConfigError(
+            f"the training split has {len(train):,} clouds, fewer than train.batch_size = "
+            f"{resolved.run.train.batch_size:,}; generate more data (data.num_jets) or lower the batch size"
         )
     points = torch.from_numpy(train.points).float()
     mask = torch.from_numpy(train.mask).bool()
@@ -64,7 +70,7 @@ def prepare(clouds: PointClouds, resolved: ResolvedConfig, spec: ModelSpec, kind
     if data.log_features is not None:
         unknown = [f for f in data.log_features if f not in names]
         if unknown:
-            raise ValueError(f"data.log_features names {', '.join(unknown)}, which the data does not have; "
+            raise ConfigError(f"data.log_features names {', '.join(unknown)}, which the data does not have; "
                              f"its features are {', '.join(names)}")
     wanted = spec.log_features if data.log_features is None else data.log_features
     logs = tuple(names.index(f) for f in wanted if f in names)

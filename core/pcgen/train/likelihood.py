@@ -4,7 +4,8 @@ Any model exposing ``log_prob(x, mask, cond) -> (B,)`` trains with it: a normali
 whole jets, an autoregressive model over particles or tokens, a VAE's bound. The loss is the
 negative log-likelihood per dimension, ``-sum_b log p(x_b) / sum_b dims_b``, where
 :meth:`LikelihoodModel.log_prob_dims` says how many dimensions each cloud's density spans
-(default 1: the NLL per cloud). Steps whose loss or gradient is not finite are skipped.
+(default 1: the NLL per cloud). A step whose loss or gradient is not finite changes nothing; the
+trainer then stops the run or counts it (``train.on_nonfinite``, ``train.max_nonfinite_in_row``).
 """
 
 from __future__ import annotations
@@ -27,7 +28,7 @@ class LikelihoodRecipe(ObjectiveRecipe):
     """One optimiser over all of the model's trainable parameters; loss = NLL per dimension.
 
     Logs ``loss/nll`` (per dimension, the quantity minimised), ``nll/per_cloud`` and
-    ``grad_norm/model``; a skipped (non-finite) step logs ``nonfinite_steps``.
+    ``grad_norm/model``.
     """
 
     model_class = LikelihoodModel

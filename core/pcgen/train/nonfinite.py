@@ -27,6 +27,10 @@ class NonFiniteError(FloatingPointError):
     """A NaN or an infinity in a loss, gradient, weight or generated cloud; the message names where."""
 
 
+class TooManyNonFiniteSteps(NonFiniteError):
+    """Skip mode: ``train.max_nonfinite_in_row`` steps in a row had non-finite values."""
+
+
 def all_finite(tensors: Iterable[Tensor]) -> bool:
     """Whether every element of every tensor is finite (one fused reduction, one device sync)."""
     tensors = [t.detach() for t in tensors if t.is_floating_point() or t.is_complex()]
@@ -110,7 +114,7 @@ class NonFiniteGuard:
         self.in_row += 1
         self.skipped += 1
         if self.max_in_row and self.in_row >= self.max_in_row:
-            raise NonFiniteError(
+            raise TooManyNonFiniteSteps(
                 f"step {self.step}: {self.in_row} steps in a row had non-finite values "
                 f"(train.max_nonfinite_in_row = {self.max_in_row}); the last: {what}"
             )

@@ -10,7 +10,7 @@ autoregressive recipes are this recipe with a fixed loss.
 
 from __future__ import annotations
 
-from typing import Any, Literal
+from typing import Literal
 
 import torch
 from pydantic import BaseModel, ConfigDict, Field
@@ -47,18 +47,16 @@ class OptimiserConfig(BaseModel):
     cosine_cycles: int = Field(1, ge=1, description="Number of cosine cycles over the run (or stage).")
     min_lr_fraction: float = Field(0.0, ge=0, le=1, description="Floor of the cosine, as a fraction of the peak.")
     grad_clip: float | None = Field(None, gt=0, description="Clip the gradient norm to this value.")
-    max_nonfinite_steps: int = Field(
-        5, ge=0, description="Skip steps with a non-finite loss or gradient; fail after this many in a row (0: never). "
-        "Applies with train.on_nonfinite='skip'; the default 'stop' ends the run at the first one."
-    )
 
 
 class ObjectiveRecipe(Recipe):
     """One optimiser over the model's trainable parameters; loss = the sum of :meth:`losses`.
 
     Logs ``loss/<term>`` for each term, ``loss/total`` when there are several, whatever
-    :meth:`extra_logs` adds, and ``grad_norm/model``; a skipped (non-finite) step logs
-    ``nonfinite_steps``.
+    :meth:`extra_logs` adds, and ``grad_norm/model``. A step with a non-finite loss or gradient
+    changes nothing (no update, no :meth:`after_step`); whether the run then stops, or how many such
+    steps in a row it allows, is the trainer's business (``train.on_nonfinite``,
+    ``train.max_nonfinite_in_row``, see :mod:`pcgen.train.nonfinite`).
     """
 
     model_class: type[GenerativeModel] = ObjectiveModel
@@ -73,7 +71,6 @@ class ObjectiveRecipe(Recipe):
         c = config
         self.optimizers = {"model": make_optimizer(c.optimizer, model.parameters(), c.lr, c.betas, c.weight_decay)}
         self.base_lrs = {"model": c.lr}
-        self.nonfinite_in_row = 0
 
     def losses(self, batch: Batch, step: int) -> tuple[dict[str, Tensor], Logs]:
         """The loss terms of one batch and extra scalars to log (default: the model's own terms)."""
@@ -96,9 +93,8 @@ class ObjectiveRecipe(Recipe):
             logs["loss/total"] = loss.detach()
         logs["grad_norm/model"] = norm
         if not all_ranks_finite(loss.detach() + norm.to(loss.device)):  # the step's one host synchronisation
-            self._skip(logs)
+            opt.zero_grad(set_to_none=True)  # dropped: the trainer's guard counts it, or stops the run
             return logs
-        self.nonfinite_in_row = 0
         if c.grad_clip:
             clip_gradients(self.model, c.grad_clip)
         opt.step()
@@ -130,30 +126,11 @@ class ObjectiveRecipe(Recipe):
         hook = getattr(self.model, "after_step", None)
         return hook(batch, step) if hook is not None else {}
 
-    def _skip(self, logs: Logs) -> None:
-        """Drop a step with a non-finite loss or gradient; fail when too many come in a row."""
-        self.optimizers["model"].zero_grad(set_to_none=True)
-        self.nonfinite_in_row += 1
-        logs["nonfinite_steps"] = float(self.nonfinite_in_row)
-        limit = self.config.max_nonfinite_steps
-        if limit and self.nonfinite_in_row >= limit:
-            raise FloatingPointError(
-                f"{self.nonfinite_in_row} training steps in a row had a non-finite loss or gradient; "
-                "lower the learning rate or set a grad_clip"
-            )
-
-    def state_dict(self) -> dict[str, Any]:
-        return {**super().state_dict(), "nonfinite_in_row": self.nonfinite_in_row}
-
-    def load_state_dict(self, state: dict[str, Any]) -> None:
-        super().load_state_dict(state)
-        self.nonfinite_in_row = int(state.get("nonfinite_in_row", 0))
-
 
 OBJECTIVE = RecipeSpec(
     name="objective",
     recipe_class=ObjectiveRecipe,
     config_class=OptimiserConfig,
     description="Minimises the loss terms the model computes itself (autoencoders, VQ-VAEs, denoisers); "
-    "one optimiser, warm-up + cosine, gradient clipping, non-finite steps skipped.",
+    "one optimiser, warm-up + cosine, gradient clipping, non-finite steps dropped.",
 )

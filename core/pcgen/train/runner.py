@@ -2,28 +2,29 @@
 
 from __future__ import annotations
 
-import os
-
 import contextlib
 import json
-import shutil
+import os
+import pickle
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
 import torch
 from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
 from pcgen.config import ConfigError, ResolvedConfig, apply_overrides, read_toml, resolve, to_toml
-from pcgen.plugins import PluginError
-from pcgen.threads import available_cpus, configure_threads
 from pcgen.safe_io import file_operation, make_new_dir, save_figure, write_text
-from pcgen.train.data_prep import load_clouds, prepare
-from pcgen.train.distributed import barrier, broadcast_object, init_distributed
-from pcgen.train.trainer import Trainer
+from pcgen.sampling import TrainedModel
+from pcgen.threads import available_cpus, configure_threads
+from pcgen.train.budget import FinalCost, check_total_budget, estimate_final_cost
+from pcgen.train.data_prep import load_clouds, prepare, split
+from pcgen.train.distributed import barrier, broadcast_object, init_distributed, is_distributed, rank_info
+from pcgen.train.run_lock import run_folder_lock
+from pcgen.train.trainer import Trainer, run_device
 
 
 @dataclass
@@ -51,6 +52,13 @@ def resume_config(run_dir: Path, overrides: list[str], registry: Any) -> Resolve
     return resolve(apply_overrides(read_toml(saved), overrides), registry)
 
 
+def run_split(run_dir: Path, registry: Any) -> tuple[Any, Any]:
+    """The (training, held-out) clouds of a run folder's data, split exactly as the run split them (its
+    config.toml's data set, ``data.train_fraction`` and ``data.split_seed``)."""
+    resolved = resume_config(run_dir, [], registry)
+    return split(load_clouds(resolved, registry, progress=False), resolved)
+
+
 def execute(
     resolved: ResolvedConfig,
     registry: Any,
@@ -64,6 +72,9 @@ def execute(
 
     Under ``torchrun`` (``WORLD_SIZE`` > 1) every rank calls this: they train together (see
     :mod:`pcgen.train.distributed`) and rank 0 alone writes the run folder, evaluates and reports.
+    Rank 0 holds the run folder's lock (:mod:`pcgen.train.run_lock`) from the start (``resume``) or from
+    the folder's making to the end: another process on the same folder stops at once. With
+    ``final_eval``, the final phase is estimated before training (:mod:`pcgen.train.budget`).
     """
     with init_distributed(resolved.run.train.device) as ranks:
         if not ranks.is_main:
@@ -74,50 +85,100 @@ def execute(
 
 def _execute(resolved: ResolvedConfig, registry: Any, run_dir: Path | None, resume: bool, console: Console,
              show_progress: bool, final_eval: bool, main: bool) -> RunResult:
+    """:func:`execute` on one rank. Every check that can refuse the run (a folder in use, data, batch size,
+    the model's settings, the whole-run budget) comes before the run folder is made or written."""
     run = resolved.run
     spec = registry.model(run.plugin)
     torch.manual_seed(run.train.seed)
     local_ranks = int(os.environ.get("LOCAL_WORLD_SIZE", "1") or 1)
     configure_threads(run.train.num_threads or max(1, available_cpus() // max(local_ranks, 1)))
-    made_here = main and (run_dir is None or not Path(run_dir).exists())
-    if main:
-        run_dir = Path(run_dir) if run_dir else new_run_dir(resolved)
-        with file_operation("create the run folder", run_dir):
-            run_dir.mkdir(parents=True, exist_ok=True)
-        write_text(run_dir / "config.toml", to_toml(resolved.to_dict()), "run's config")
-    run_dir = Path(broadcast_object(str(run_dir)))
-
-    kind = registry.dataset(run.data.dataset).kind
-    check_metric_names(registry, kind, run.eval)
-    if not main:
-        barrier()  # rank 0 makes (and caches) the data first
-    clouds = load_clouds(resolved, registry, progress=show_progress)
-    if main:
-        barrier()
-    data = prepare(clouds, resolved, spec, kind)
-    try:
+    with contextlib.ExitStack() as held:
+        if resume:  # an existing folder: stop at once when another process is training in it
+            on_rank_zero(main, lambda: held.enter_context(run_folder_lock(Path(run_dir))))  # type: ignore[arg-type]
+        kind = registry.dataset(run.data.dataset).kind
+        check_metric_names(registry, kind, run.eval)
+        if not main:
+            barrier()  # rank 0 makes (and caches) the data first
+        clouds = load_clouds(resolved, registry, progress=show_progress)
+        if main:
+            barrier()
+        data = prepare(clouds, resolved, spec, kind)
         model = registry.build_model(spec, resolved.model, data.info)
-    except PluginError:
-        if made_here:  # a plugin that cannot build its model leaves no run folder behind
-            shutil.rmtree(run_dir, ignore_errors=True)
-        raise
-    recipe = registry.recipe(spec.recipe).recipe_class(model, resolved.recipe)
-    trainer = Trainer(resolved, spec, recipe, data, run_dir, registry, console, show_progress)
-    if resume:
-        trainer.restore(run_dir / "checkpoints" / "last.pt")
-        console.print(f"resuming {run_dir} at step {trainer.state.step}")
-    trainer.logger.text("config", "```toml\n" + to_toml(resolved.to_dict()) + "\n```")
-    ranks = trainer.ranks
-    on = f"device {trainer.device}" + (f" x {ranks.world_size} ranks" if ranks.distributed else "")
-    console.print(f"[bold]{spec.name}[/]: {sum(p.numel() for p in model.parameters()):,} parameters; "
-                  f"{len(data.train):,} training / {len(data.test):,} held-out clouds; {on}")
-    completed = trainer.fit()
-    table = None
-    if completed and final_eval and main:
-        table = final_evaluation(trainer, console, show_progress)
-    trainer.logger.close()
+        recipe = registry.recipe(spec.recipe).recipe_class(model, resolved.recipe)
+        cost = on_rank_zero(main, lambda: final_cost(resolved, registry, spec, data, model)) if final_eval else None
+        run_dir = Path(on_rank_zero(main, lambda: str(open_run_folder(resolved, run_dir, resume, held))))
+        trainer = Trainer(resolved, spec, recipe, data, run_dir, registry, console, show_progress)
+        trainer.final_seconds = cost.seconds if cost is not None else 0.0
+        if resume:
+            trainer.restore(run_dir / "checkpoints" / "last.pt")
+            console.print(f"resuming {run_dir} at step {trainer.state.step}")
+        trainer.logger.text("config", "```toml\n" + to_toml(resolved.to_dict()) + "\n```")
+        ranks = trainer.ranks
+        on = f"device {trainer.device}" + (f" x {ranks.world_size} ranks" if ranks.distributed else "")
+        console.print(f"[bold]{spec.name}[/]: {sum(p.numel() for p in model.parameters()):,} parameters; "
+                      f"{len(data.train):,} training / {len(data.test):,} held-out clouds; {on}")
+        if cost is not None:
+            console.print(cost.describe(), highlight=False)
+        completed = trainer.fit()
+        table = None
+        if completed and final_eval and main:
+            table = final_evaluation(trainer, console, show_progress)
+        trainer.logger.close()
     return RunResult(run_dir=run_dir, completed=completed, step=trainer.state.step, table=table,
                      stop_signal=trainer.stop_signal)
+
+
+T = TypeVar("T")
+
+
+def on_rank_zero(main: bool, work: Callable[[], T]) -> T:
+    """``work()`` on rank 0, its result shared with every rank; when it fails, every rank raises its
+    error (no rank is left waiting for one that stopped). In a single process: ``work()``."""
+    if not is_distributed():
+        return work()
+    outcome: tuple[bool, Any] = (True, None)
+    if main:
+        try:
+            outcome = (True, work())
+        except Exception as err:
+            broadcast_object((False, err if _picklable(err) else RuntimeError(str(err))))
+            raise
+    ok, value = broadcast_object(outcome)
+    if not ok:
+        raise value
+    return value
+
+
+def _picklable(value: Any) -> bool:
+    try:
+        pickle.dumps(value)
+    except Exception:  # noqa: BLE001 - any failure to pickle
+        return False
+    return True
+
+
+def open_run_folder(resolved: ResolvedConfig, run_dir: Path | None, resume: bool, held: contextlib.ExitStack) -> Path:
+    """Make (or reuse, for ``--resume``) the run folder, lock it for this process (see
+    :mod:`pcgen.train.run_lock`; a resumed folder is locked already) and write the run's config."""
+    run_dir = Path(run_dir) if run_dir else new_run_dir(resolved)
+    with file_operation("create the run folder", run_dir):
+        run_dir.mkdir(parents=True, exist_ok=True)
+    if not resume:
+        held.enter_context(run_folder_lock(run_dir))
+    write_text(run_dir / "config.toml", to_toml(resolved.to_dict()), "run's config")
+    return run_dir
+
+
+def final_cost(resolved: ResolvedConfig, registry: Any, spec: Any, data: Any, model: Any) -> FinalCost:
+    """The final sampling and evaluation, estimated before training (:mod:`pcgen.train.budget`); a run
+    whose final phase alone exceeds ``train.total_budget_minutes`` is refused."""
+    device = run_device(resolved.run.train.device, rank_info())
+    trained = TrainedModel(spec=spec, model=model, scaler=data.scaler, multiplicity=data.multiplicity,
+                           data_info=data.info, config=resolved.to_dict())
+    cost = estimate_final_cost(trained, data, resolved, registry, device, GENERATION_BATCH,
+                               figures=bool(resolved.run.train.total_budget_minutes))
+    check_total_budget(resolved.run.train, cost)
+    return cost
 
 
 GENERATION_BATCH = 256

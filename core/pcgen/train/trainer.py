@@ -18,7 +18,13 @@ from pcgen.specs import ModelSpec
 from pcgen.train import distributed
 from pcgen.train.checkpoint import CheckpointSaveError, load_checkpoint, save_checkpoint
 from pcgen.train.data_prep import PreparedData
-from pcgen.train.nonfinite import NonFiniteError, NonFiniteGuard, all_finite, nonfinite_tensors
+from pcgen.train.nonfinite import (
+    NonFiniteError,
+    NonFiniteGuard,
+    TooManyNonFiniteSteps,
+    all_finite,
+    nonfinite_tensors,
+)
 from pcgen.train.precision import Accelerator
 from pcgen.train.recipe import Batch, Logs, Recipe, host_values
 from pcgen.train.signals import StopSignals
@@ -26,6 +32,18 @@ from pcgen.train.tensorboard import RunLogger
 
 NONFINITE_HINT = ("Lower the learning rate or clip gradients (recipe.grad_clip); to drop such steps instead, "
                   'set train.on_nonfinite="skip"')
+"""What to do after a non-finite value stopped a run in the default mode (``train.on_nonfinite="stop"``)."""
+SKIP_MODE_HINT = "Lower the learning rate or clip gradients (recipe.grad_clip)"
+"""... in skip mode, where only a weight made non-finite or too many bad steps in a row stop it."""
+
+
+def nonfinite_hint(mode: str, err: BaseException) -> str:
+    """The advice after a non-finite value stopped training in ``train.on_nonfinite`` = ``mode``."""
+    if mode != "skip":
+        return NONFINITE_HINT
+    if isinstance(err, TooManyNonFiniteSteps):
+        return f"{SKIP_MODE_HINT}, or allow more such steps in a row (train.max_nonfinite_in_row)"
+    return SKIP_MODE_HINT
 
 
 @dataclass
@@ -37,6 +55,9 @@ class LoopState:
     best_value: float = float("inf")
     nonfinite_skipped: int = 0
     """Steps whose updates were dropped for a non-finite value (``train.on_nonfinite = "skip"``)."""
+    wall: float = 0.0
+    """Wall time of the training loop: steps, in-training evaluations and checkpoints (``elapsed`` counts
+    the steps alone); ``train.total_budget_minutes`` reads it."""
 
 
 def resolve_device(name: str) -> torch.device:
@@ -46,6 +67,11 @@ def resolve_device(name: str) -> torch.device:
     if device.type == "cuda" and not torch.cuda.is_available():
         raise ValueError(f"train.device={name!r} but no CUDA device is available; use 'cpu' or 'auto'")
     return device
+
+
+def run_device(name: str, ranks: distributed.RankInfo) -> torch.device:
+    """The device this rank trains on: ``train.device``, or in a distributed run its rank's device."""
+    return resolve_device(distributed.device_for_rank(name, ranks.local_rank) if ranks.distributed else name)
 
 
 class Trainer:
@@ -66,8 +92,7 @@ class Trainer:
         self.run_dir, self.registry = Path(run_dir), registry
         self.cfg = resolved.run.train
         self.ranks = distributed.rank_info()
-        self.device = resolve_device(distributed.device_for_rank(self.cfg.device, self.ranks.local_rank)
-                                     if self.ranks.distributed else self.cfg.device)
+        self.device = run_device(self.cfg.device, self.ranks)
         self.console = console or Console(stderr=True)
         self.show_progress = show_progress and self.ranks.is_main
         self.state = LoopState()
@@ -80,6 +105,8 @@ class Trainer:
         self._last_saved_step: int | None = None
         self.stop_signal: int | None = None
         """The signal (SIGTERM, SIGUSR1) that stopped training, if one did."""
+        self.final_seconds = 0.0
+        """The estimated final sampling and evaluation, which ``train.total_budget_minutes`` leaves room for."""
         self.recipe.model.to(self.device)
         # the training set stays on the device: a step only indexes it (no host-to-device copy per batch)
         self._resident = Batch(data.x, data.mask, data.cond).to(self.device)
@@ -202,23 +229,34 @@ class Trainer:
             limits.append(self.cfg.epochs * self.steps_per_epoch)
         return min(limits) if limits else None
 
+    def _training_wall_budget(self) -> float | None:
+        """Seconds of training loop ``train.total_budget_minutes`` allows once the final phase is set
+        aside (None without that budget)."""
+        total = self.cfg.total_budget_minutes
+        return max(total * 60 - self.final_seconds, 1e-9) if total else None
+
     def _finished(self) -> bool:
         limit = self._max_steps()
         if limit is not None and self.state.step >= limit:
             return True
-        budget = self.cfg.time_budget_minutes
+        budget, wall = self.cfg.time_budget_minutes, self._training_wall_budget()
+        if wall is not None and self.state.wall >= wall:
+            return True
         return bool(budget) and self.state.elapsed >= budget * 60
 
     def _progress(self) -> float:
-        """Fraction of the run done, for schedules and stages: the larger of steps/limit and time/budget.
+        """Fraction of the run done, for schedules and stages: the largest of steps/limit, time/budget
+        and (with ``train.total_budget_minutes``) loop wall time / the part of that budget left for training.
 
         With no time budget it depends on the step alone, so runs are reproducible; with one, a
         schedule spans the budget whatever each step costs (stages of unequal cost included).
         """
-        limit, budget = self._max_steps(), self.cfg.time_budget_minutes
+        limit, budget, wall = self._max_steps(), self.cfg.time_budget_minutes, self._training_wall_budget()
         parts = [self.state.step / limit] if limit else []
         if budget:
             parts.append(self.state.elapsed / (budget * 60))
+        if wall is not None:
+            parts.append(self.state.wall / wall)
         return min(1.0, max(parts)) if parts else 0.0
 
     def fit(self) -> bool:
@@ -255,6 +293,8 @@ class Trainer:
                             self.state.elapsed = distributed.broadcast_float(self.state.elapsed, self.device)
                         self.state.step += 1
                         self._after_step(logs, progress, task)
+                        self.state.wall += time.perf_counter() - start
+                        self._sync_clocks()
                 if stop.received is not None:
                     interrupted, self.stop_signal = True, stop.received
                     if self.ranks.is_main:
@@ -266,7 +306,8 @@ class Trainer:
                     self.console.print(f"[yellow]interrupted at step {self.state.step}; checkpoint saved.")
             except FloatingPointError as err:  # NonFiniteError, or a recipe's own non-finite limit
                 save_at_end = False
-                raise NonFiniteError(f"{err}; training stopped, {self.kept_checkpoint()}. {NONFINITE_HINT}") from None
+                raise NonFiniteError(f"{err}; training stopped, {self.kept_checkpoint()}. "
+                                     f"{nonfinite_hint(self.cfg.on_nonfinite, err)}") from None
             except CheckpointSaveError:
                 save_at_end = False
                 raise
@@ -281,6 +322,12 @@ class Trainer:
                         hook.pcgen_on_train_end(run_dir=str(self.run_dir), step=self.state.step,
                                                 interrupted=interrupted)
         return not interrupted
+
+    def _sync_clocks(self) -> None:
+        """In a distributed run with a whole-run budget, every rank takes rank 0's loop wall time (the
+        stop and the schedules read it)."""
+        if self.ranks.distributed and self.cfg.total_budget_minutes:
+            self.state.wall = distributed.broadcast_float(self.state.wall, self.device)
 
     def _after_step(self, logs: Logs, progress: Progress, task: Any) -> None:
         """Log (reading the step's values to the host only here, every ``log_every`` steps), evaluate and
