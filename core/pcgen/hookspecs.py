@@ -16,7 +16,7 @@ if TYPE_CHECKING:
     from pcgen.specs import DatasetSpec, MetricSpec, ModelSpec, RecipeSpec
 
 PROJECT = "pcgen"
-CONTRACT_VERSION = "2.1"
+CONTRACT_VERSION = "2.2"
 """Version of this contract. A plugin whose ``PCGEN_CONTRACT`` has another major number is refused.
 
 2.0: models implement ``_sample`` (``sample`` is the core's checking template method), ``build``
@@ -24,7 +24,10 @@ receives the validated config, the model interfaces live in :mod:`pcgen.models`;
 overrode ``sample`` renames it ``_sample`` and declares ``"2.0"``.
 
 2.1 (adds, so 2.0 plugins work unchanged): ``pcgen.nn.keep_where``; ``AutoregressiveModel.
-next_token_logits_at`` (the logits where a target is; its default selects from ``next_token_logits``)."""
+next_token_logits_at`` (the logits where a target is; its default selects from ``next_token_logits``).
+
+2.2 (adds): ``pcgen.nn.ParameterAverage``, ``pcgen.nn.warmed_up_decay`` and ``pcgen.nn.lerp_towards``
+(weight averages, as the adversarial recipe keeps of every generator); ``ModelSpec.feature_spread``."""
 
 hookspec = pluggy.HookspecMarker(PROJECT)
 hookimpl = pluggy.HookimplMarker(PROJECT)

@@ -7,7 +7,7 @@ from pcgen import DataInfo, ModelSpec, PretrainedWeights, hookimpl
 from pcgen_epic_fm.config import EPiCFMConfig
 from pcgen_epic_fm.networks import EPiCFlowMatching
 
-PCGEN_CONTRACT = "2.1"
+PCGEN_CONTRACT = "2.2"
 
 PAPER = (
     "E. Buhmann, C. Ewen, D. A. Faroughy, T. Golling, G. Kasieczka, M. Leigh, G. Quétant, J. A. Raine, "
