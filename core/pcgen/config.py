@@ -89,6 +89,11 @@ class TrainConfig(StrictModel):
         "data and building the model come on top. 0 = no such limit."
     )
     seed: int = Field(0, ge=0, description="Seed of initialisation, noise and batching.")
+    init_weights: str = Field(
+        "", description="Start from trained weights instead of a random initialisation: 'pretrained:NAME' or a "
+        "run folder / checkpoint of the same model on identically preprocessed data (fine-tuning, distillation); "
+        "the optimiser and step count start afresh. '' = random initialisation."
+    )
     device: str = Field("auto", description="'cpu', 'cuda', 'cuda:1' or 'auto' (cuda if available).")
     log_every: int = Field(20, ge=1, description="Steps between TensorBoard scalar writes.")
     eval_every: int = Field(500, ge=1, description="Steps between in-training evaluations.")

@@ -23,6 +23,7 @@ from pcgen.threads import available_cpus, configure_threads
 from pcgen.train.budget import FinalCost, check_total_budget, estimate_final_cost
 from pcgen.train.data_prep import load_clouds, prepare, split
 from pcgen.train.distributed import barrier, broadcast_object, init_distributed, is_distributed, rank_info
+from pcgen.train.init_weights import start_from
 from pcgen.train.run_lock import run_folder_lock
 from pcgen.train.trainer import Trainer, run_device
 
@@ -104,6 +105,8 @@ def _execute(resolved: ResolvedConfig, registry: Any, run_dir: Path | None, resu
             barrier()
         data = prepare(clouds, resolved, spec, kind)
         model = registry.build_model(spec, resolved.model, data.info)
+        if run.train.init_weights and not resume:
+            start_from(model, data.scaler, spec.name, run.train.init_weights, registry)
         recipe = registry.recipe(spec.recipe).recipe_class(model, resolved.recipe)
         cost = on_rank_zero(main, lambda: final_cost(resolved, registry, spec, data, model)) if final_eval else None
         run_dir = Path(on_rank_zero(main, lambda: str(open_run_folder(resolved, run_dir, resume, held))))

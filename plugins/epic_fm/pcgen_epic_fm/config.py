@@ -45,4 +45,15 @@ class EPiCFMConfig(BaseModel):
         "uniform", pattern="^(uniform|cosine)$",
         description="Where the fixed-step solvers place their steps: 'uniform', or 'cosine' (denser near both ends).",
     )
+    default_solver: str = Field(
+        "midpoint", pattern="^(midpoint|euler|dopri5)$",
+        description="The sampling variant used when none is named: 'midpoint', 'euler' or 'dopri5'.",
+    )
+    reflow_pairs: int = Field(
+        0, ge=0, description="0: flow matching on the data. More: reflow (rectified flow, Liu, Gong & Liu, "
+        "arXiv:2209.03003): the weights the run starts from (train.init_weights) become a frozen teacher that "
+        "maps noise to this many clouds, made with the masks and conditions of the first training batches; the "
+        "network then learns the straight path from each noise to its cloud, so that 1-4 Euler steps sample well.",
+    )
+    reflow_teacher_steps: int = Field(20, ge=1, description="Midpoint steps of the reflow teacher's solver.")
     adaptive_tolerance: float = Field(1e-4, gt=0, description="rtol = atol of the adaptive dopri5 solver.")

@@ -55,20 +55,44 @@ class EPiCFlowMatching(ObjectiveModel):
         self.velocity = EPiCVelocity(config, info.num_features, info.cond_dim)
         self.ema = copy.deepcopy(self.velocity).requires_grad_(False)
         self.register_buffer("ema_updates", torch.zeros((), dtype=torch.long))
+        self.variants = (config.default_solver, *(s for s in SOLVERS if s != config.default_solver))
+        if config.reflow_pairs:
+            self.teacher = copy.deepcopy(self.velocity).requires_grad_(False)
+            self.register_buffer("teacher_loaded", torch.zeros((), dtype=torch.bool))
+            self._register_load_state_dict_pre_hook(_teacher_from_loaded_weights)
+            self.pairs = ReflowPairs(config.reflow_pairs)
 
     # -- training --------------------------------------------------------------------------------
 
     def training_losses(self, batch: Batch, step: int) -> dict[str, Tensor]:
+        if self.config.reflow_pairs:
+            return {"reflow": self._reflow_loss(batch)}
         x1, mask = batch.x, batch.mask
         x0 = apply_mask(torch.randn_like(x1), mask)
+        return {"flow_matching": self._path_loss(x0, x1, mask, batch.cond, self.config.sigma_min)}
+
+    def _path_loss(self, x0: Tensor, x1: Tensor, mask: Tensor, cond: Tensor, sigma_min: float) -> Tensor:
+        """Mean squared error of the velocity against the straight path from ``x0`` to ``x1`` (real particles)."""
         t = torch.rand(x1.shape[0], device=x1.device, dtype=x1.dtype)
         tt = t.view(-1, 1, 1)
-        s = self.config.sigma_min
-        xt = tt * x1 + (1 - (1 - s) * tt) * x0
-        target = x1 - (1 - s) * x0
-        error = apply_mask(self.velocity(xt, t, mask, batch.cond) - target, mask).square().sum()
-        count = mask.sum().clamp_min(1) * x1.shape[-1]
-        return {"flow_matching": error / count}
+        xt = tt * x1 + (1 - (1 - sigma_min) * tt) * x0
+        target = x1 - (1 - sigma_min) * x0
+        error = apply_mask(self.velocity(xt, t, mask, cond) - target, mask).square().sum()
+        return error / (mask.sum().clamp_min(1) * x1.shape[-1])
+
+    def _reflow_loss(self, batch: Batch) -> Tensor:
+        """Straight paths between the teacher's noise and its clouds (the pool grows from the first batches)."""
+        if not bool(self.teacher_loaded):
+            raise RuntimeError("reflow (model.reflow_pairs > 0) needs a trained teacher: start the run from trained "
+                               "epic-fm weights with train.init_weights=pretrained:NAME or a run folder")
+        if not self.pairs.full:
+            with torch.no_grad():
+                x0 = apply_mask(torch.randn_like(batch.x), batch.mask)
+                times = torch.linspace(0.0, 1.0, self.config.reflow_teacher_steps + 1, device=x0.device, dtype=x0.dtype)
+                x1 = self._integrate(self.teacher, x0, batch.mask, batch.cond, "midpoint", times)
+            self.pairs.add(x0, apply_mask(x1, batch.mask), batch.mask, batch.cond)
+        x0, x1, mask, cond = self.pairs.draw(batch.x.shape[0])
+        return self._path_loss(x0, x1, mask, cond, 0.0)
 
     @torch.no_grad()
     def after_step(self, batch: Batch, step: int) -> dict[str, float]:
@@ -95,16 +119,65 @@ class EPiCFlowMatching(ObjectiveModel):
         cond = check_condition(cond, self.velocity.cond_dim).to(weight.device, weight.dtype)
         x0 = apply_mask(torch.randn(*mask.shape, self.num_features, device=weight.device, dtype=weight.dtype), mask)
         network = self.ema if self.config.ema_decay > 0 else self.velocity
+        if self.variant == "dopri5":
+            times = torch.tensor([0.0, 1.0], device=weight.device, dtype=weight.dtype)
+        else:
+            times = self.time_grid(weight.device, weight.dtype)
+        return self._integrate(network, x0, mask, cond, self.variant, times)  # sample() zeroes the padding
+
+    def _integrate(self, network: nn.Module, x0: Tensor, mask: Tensor, cond: Tensor, solver: str,
+                   times: Tensor) -> Tensor:
+        """``x(1)`` of ``dx/dt = network(x, t)`` from ``x0`` at ``times[0]`` by ``solver``."""
 
         def field(t: Tensor, x: Tensor) -> Tensor:
             return network(x, t.expand(x.shape[0]), mask, cond)
 
-        solver = self.variant
-        if solver == "dopri5":
-            tol = self.config.adaptive_tolerance
-            times = torch.tensor([0.0, 1.0], device=weight.device, dtype=weight.dtype)
-            path = odeint(field, x0, times, method="dopri5", rtol=tol, atol=tol)
-        else:
-            times = self.time_grid(weight.device, weight.dtype)
-            path = odeint(field, x0, times, method=solver)
-        return path[-1]  # sample() zeroes the padding
+        tol = self.config.adaptive_tolerance
+        options = {"rtol": tol, "atol": tol} if solver == "dopri5" else {}
+        return odeint(field, x0, times, method=solver, **options)[-1]
+
+
+class ReflowPairs:
+    """A pool of (noise, cloud, mask, condition) couplings made by the reflow teacher.
+
+    Not saved with the model: a resumed run makes it again (the teacher is saved, so the pairs are
+    of the same kind)."""
+
+    def __init__(self, capacity: int) -> None:
+        self.capacity = capacity
+        self.parts: list[tuple[Tensor, Tensor, Tensor, Tensor]] = []
+        self.size = 0
+        self.pool: tuple[Tensor, ...] | None = None
+
+    @property
+    def full(self) -> bool:
+        """Whether the pool holds ``capacity`` pairs (no more teacher solves needed)."""
+        return self.size >= self.capacity
+
+    def add(self, x0: Tensor, x1: Tensor, mask: Tensor, cond: Tensor) -> None:
+        """Append a batch of couplings (the last batch is cut at the capacity)."""
+        keep = min(x0.shape[0], self.capacity - self.size)
+        self.parts.append((x0[:keep], x1[:keep], mask[:keep], cond[:keep]))
+        self.size += keep
+        self.pool = tuple(torch.cat(column) for column in zip(*self.parts, strict=True))
+        if self.full:
+            self.parts = [self.pool]  # type: ignore[list-item]
+
+    def draw(self, count: int) -> tuple[Tensor, Tensor, Tensor, Tensor]:
+        """``count`` couplings drawn uniformly (with replacement) from the pool so far."""
+        assert self.pool is not None, "draw() before add()"
+        index = torch.randint(self.size, (count,), device=self.pool[0].device)
+        x0, x1, mask, cond = (column[index] for column in self.pool)
+        return x0, x1, mask, cond
+
+
+def _teacher_from_loaded_weights(state: dict[str, Tensor], prefix: str, *_: object) -> None:
+    """Loading plain epic-fm weights into a reflow model: the teacher and the student both start as the
+    loaded EMA network (the weights that were sampled from); weights with a teacher load as they are."""
+    if f"{prefix}teacher_loaded" in state:
+        return
+    ema = {key[len(prefix) + 4:]: value for key, value in state.items() if key.startswith(f"{prefix}ema.")}
+    for inner, value in ema.items():
+        state[f"{prefix}teacher.{inner}"] = value.clone()
+        state[f"{prefix}velocity.{inner}"] = value.clone()
+    state[f"{prefix}teacher_loaded"] = torch.tensor(bool(ema))

@@ -1,0 +1,89 @@
+"""Runs that start from trained weights (train.init_weights), and epic-fm's reflow few-step sampler."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+import torch
+from conftest import quick_overrides
+
+from pcgen.config import ConfigError, load_config
+from pcgen.sampling import load_trained
+from pcgen.train.runner import execute
+
+pytest.importorskip("pcgen_epic_fm")
+from pcgen_epic_fm.networks import EPiCFlowMatching  # noqa: E402
+
+TINY = ["model.hidden=16", "model.global_dim=4", "model.layers=1", "model.frequencies=2", "model.solver_steps=4"]
+
+
+def run(registry, tmp: Path, name: str, extra: list[str], steps: int = 5, plugin: str = "epic-fm") -> Path:
+    overrides = quick_overrides(steps) + (TINY if plugin == "epic-fm" else []) + [f'run_dir="{tmp}"', f"name={name}"]
+    cfg = load_config(None, overrides + extra, registry, plugin=plugin)
+    return execute(cfg, registry, show_progress=False, final_eval=False).run_dir
+
+
+@pytest.fixture(scope="module")
+def teacher(registry, tmp_path_factory: pytest.TempPathFactory) -> Path:
+    return run(registry, tmp_path_factory.mktemp("teacher"), "teacher", [], steps=30)
+
+
+def state(run_dir: Path, registry) -> dict[str, torch.Tensor]:
+    return load_trained(run_dir, registry).model.state_dict()
+
+
+def test_a_run_starts_from_the_weights_it_is_given(registry, teacher: Path, tmp_path: Path) -> None:
+    start = state(teacher, registry)
+    tuned = run(registry, tmp_path, "tuned", [f'train.init_weights="{teacher}"', "train.max_steps=1",
+                                               "recipe.lr=1e-12"], steps=1)
+    after = state(tuned, registry)
+    fresh = state(run(registry, tmp_path, "fresh", ["recipe.lr=1e-12"], steps=1), registry)
+    velocity = [k for k in start if k.startswith("velocity.")]
+    assert all(torch.allclose(start[k], after[k], atol=1e-6) for k in velocity)
+    assert not all(torch.allclose(start[k], fresh[k], atol=1e-6) for k in velocity)
+
+
+def test_init_weights_refuses_another_model_or_another_preprocessing(registry, teacher: Path, tmp_path: Path) -> None:
+    with pytest.raises(ConfigError, match="holds a epic-fm model, this run trains igapt"):
+        run(registry, tmp_path, "other", [f'train.init_weights="{teacher}"'], plugin="igapt")
+    with pytest.raises(ConfigError, match="preprocessed differently"):
+        run(registry, tmp_path, "scaled", [f'train.init_weights="{teacher}"', "data.feature_spread=5"])
+    with pytest.raises(ConfigError, match="no such run folder"):
+        run(registry, tmp_path, "missing", ['train.init_weights="/nonexistent/run"'])
+
+
+def test_reflow_starts_student_and_teacher_from_the_loaded_average(registry, teacher: Path) -> None:
+    trained = load_trained(teacher, registry)
+    config = trained.model.config.model_copy(update={"reflow_pairs": 64})
+    student = EPiCFlowMatching(config, trained.data_info)
+    assert not bool(student.teacher_loaded)
+    student.load_state_dict(trained.model.state_dict())
+    ema = trained.model.ema.state_dict()
+    assert bool(student.teacher_loaded)
+    for key, value in ema.items():
+        assert torch.equal(student.teacher.state_dict()[key], value)
+        assert torch.equal(student.velocity.state_dict()[key], value)
+    again = EPiCFlowMatching(config, trained.data_info)
+    again.load_state_dict(student.state_dict())  # reflow weights load as they are
+    assert all(torch.equal(a, b) for a, b in zip(again.state_dict().values(), student.state_dict().values(), strict=True))
+
+
+def test_reflow_without_a_teacher_says_how_to_give_one(registry, tmp_path: Path) -> None:
+    with pytest.raises(RuntimeError, match="train.init_weights"):
+        run(registry, tmp_path, "no-teacher", ["model.reflow_pairs=32"])
+
+
+def test_reflow_training_lowers_its_loss_and_samples_in_few_steps(registry, teacher: Path, tmp_path: Path) -> None:
+    student = run(registry, tmp_path, "reflow", [f'train.init_weights="{teacher}"', "model.reflow_pairs=64",
+                                                  "recipe.warmup_steps=0"], steps=60)
+    from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
+
+    events = EventAccumulator(str(student / "tensorboard")).Reload()
+    tag = next(t for t in events.Tags()["scalars"] if t.endswith("reflow"))
+    losses = [e.value for e in events.Scalars(tag)]
+    assert len(losses) >= 2 and losses[-1] < losses[0]
+    one_step = load_trained(student, registry, overrides=["model.solver_steps=1", "model.default_solver=euler"])
+    assert one_step.model.variant == "euler"
+    clouds = one_step.generate(16, seed=0)
+    assert clouds.points.shape[0] == 16 and (clouds.points[~clouds.mask] == 0).all()
