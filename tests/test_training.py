@@ -46,7 +46,7 @@ def test_the_best_checkpoint_of_a_staged_model_comes_from_its_last_stage(registr
                                                                         monkeypatch: pytest.MonkeyPatch) -> None:
     evaluate = importlib.import_module("pcgen.metrics.evaluate")  # the module (pcgen.metrics.evaluate is also a function)
     calls = iter(range(1, 1000))  # every evaluation worse than the one before: the first would be the best
-    monkeypatch.setattr(evaluate, "compute_metrics", lambda *args, **kwargs: {"w1m": float(next(calls))})
+    monkeypatch.setattr(evaluate, "compute_metrics", lambda *args, **kwargs: dict.fromkeys(("w1m", "w1p"), float(next(calls))))
     small = {f"model.{k}": json.dumps(v) for k, v in registry.model("omnijet").quick_config.items()}
     run = train(registry, tmp_path, "staged", 12, "omnijet", **small, **{"train.eval_every": 1, "eval.num_jets": 30})
     best = load_checkpoint(run / "checkpoints" / "best.pt")
@@ -180,3 +180,15 @@ def test_final_evaluation_stores_the_training_splits_efp_normalisation(registry,
     normalisation = protocol["efp_normalisation"]
     assert normalisation["source"].startswith("training split") and normalisation["num_jets"] > 100
     assert "| Jets |" in (run_dir / "metrics.md").read_text()
+
+
+def test_the_best_checkpoint_is_chosen_on_every_in_training_metric() -> None:
+    from pcgen.train.trainer import selection_score
+
+    good_mass_bad_particles = selection_score({"w1m": 6.1, "w1p": 6.3}, ["w1m", "w1p"])
+    balanced = selection_score({"w1m": 12.6, "w1p": 1.45}, ["w1m", "w1p"])
+    assert balanced < good_mass_bad_particles
+    assert selection_score({"w1m": 2.0, "w1p": 1.0}, ["w1m", "w1p"]) < selection_score({"w1m": 1.0, "w1p": 4.0},
+                                                                                       ["w1m", "w1p"])
+    assert selection_score({"w1m": float("nan"), "w1p": 1.0}, ["w1m", "w1p"]) == float("inf")
+    assert selection_score({"w1p": 1.0}, ["w1m", "w1p"]) == float("inf")

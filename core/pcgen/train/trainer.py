@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import math
+
 import json
 import time
 from dataclasses import asdict, dataclass
@@ -397,9 +399,9 @@ class Trainer:
         return values
 
     def evaluate_during_training(self) -> dict[str, float]:
-        """Cheap metrics on held-out clouds, distribution figures, and the best checkpoint by the first
-        metric (for a staged model, among evaluations in its last stage only: an earlier stage's
-        samples are not the finished model's)."""
+        """Cheap metrics on held-out clouds, distribution figures, and the best checkpoint by
+        :func:`selection_score` (for a staged model, among evaluations in its last stage only: an earlier
+        stage's samples are not the finished model's)."""
         from pcgen.metrics.evaluate import compute_metrics, training_metrics
         from pcgen.plots import figure_for_kind
 
@@ -415,7 +417,22 @@ class Trainer:
         self.logger.figure("distributions", figure_for_kind(kind, real, {self.spec.name: fake}), step)
         self.log_observables(real, fake, step)
         self.registry.manager.hook.pcgen_on_evaluation(run_dir=str(self.run_dir), step=step, metrics=values)
-        if specs and self.recipe.in_final_stage and values.get(specs[0].name, float("inf")) < self.state.best_value:
-            self.state.best_value = values[specs[0].name]
+        score = selection_score(values, [spec.name for spec in specs])
+        if specs and self.recipe.in_final_stage and score < self.state.best_value:
+            self.state.best_value = score
             self.save("best.pt")
         return values
+
+
+def selection_score(values: dict[str, float], names: list[str]) -> float:
+    """How ``best.pt`` is chosen, lower is better: the sum of the logarithms of the in-training metrics
+    ``names`` (the log of their product), so that halving W1P counts as much as halving W1M and a
+    checkpoint cannot win on jet mass while its particles are far off. Infinite if one is missing or
+    not finite."""
+    score = 0.0
+    for name in names:
+        value = values.get(name, float("nan"))
+        if not math.isfinite(value):
+            return float("inf")
+        score += math.log(max(value, 1e-12))
+    return score
