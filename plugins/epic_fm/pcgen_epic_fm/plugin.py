@@ -49,14 +49,14 @@ SPEC = ModelSpec(
     ),
     permutation_equivariant=True,
     critic_permutation_invariant=True,
-    # Trained here: 30 CPU minutes on 50,000 Pythia top jets (N=30); the card beside the weights
+    # Trained here: 60 CPU minutes on 50,000 Pythia top jets (N=30); the card beside the weights
     # holds the config, data recipe and fingerprint, hardware and metrics with the truth row.
     pretrained=(
         PretrainedWeights(
             name="epic-fm-top30",
             location="package:pcgen_epic_fm/weights/epic-fm-top30.safetensors",
-            sha256="3896d36b9e6289f17962c42ae72c06868227e9d695af54d075c9eff3ab05fe29",
-            description="Pythia 8 top jets, 30 particles; 30 CPU minutes; midpoint, 50 steps",
+            sha256="fce2203f7d9d324ffc98b3272c9e96884f6f74fb43ed35a48a8d14ad5a2e789b",
+            description="Pythia 8 top jets, 30 particles; 60 CPU minutes; midpoint, 20 steps",
         ),
     ),
 )

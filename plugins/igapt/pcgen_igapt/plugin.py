@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from pcgen import AdversarialModel, DataInfo, ModelSpec, hookimpl
+from pcgen import PretrainedWeights, AdversarialModel, DataInfo, ModelSpec, hookimpl
 
 from pcgen_igapt.config import IGAPTConfig
 from pcgen_igapt.networks import IGAPTDiscriminator, IGAPTGenerator
@@ -37,6 +37,15 @@ SPEC = ModelSpec(
         "iGAPT: GAN whose generator and discriminator are stacks of induced particle attention "
         "blocks (IPAB), where a global jet vector z is the single inducing point; linear in N, "
         "conditioned on the multiplicity."
+    ),
+    # Trained here (see the card beside the weights: data, command, hardware, metrics with the truth row).
+    pretrained=(
+        PretrainedWeights(
+            name="igapt-top30",
+            location="package:pcgen_igapt/weights/igapt-top30.safetensors",
+            sha256="e0c362ad94885ba09f85d4b7ea960ab6b5d62e3eded6297335c43fe28746ad3d",
+            description="Pythia 8 top jets, 30 particles; 60 CPU minutes; last checkpoint, generator weight average",
+        ),
     ),
 )
 

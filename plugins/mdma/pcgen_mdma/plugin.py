@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from pcgen import DataInfo, ModelSpec, hookimpl
+from pcgen import PretrainedWeights, DataInfo, ModelSpec, hookimpl
 
 from pcgen_mdma.config import MDMAConfig
 from pcgen_mdma.networks import MDMACritic, MDMAGenerator, MDMAModel
@@ -56,6 +56,15 @@ SPEC = ModelSpec(
     ),
     permutation_equivariant=True,
     critic_permutation_invariant=True,
+    # Trained here (see the card beside the weights: data, command, hardware, metrics with the truth row).
+    pretrained=(
+        PretrainedWeights(
+            name="mdma-top30",
+            location="package:pcgen_mdma/weights/mdma-top30.safetensors",
+            sha256="604b1169bd08c65f6cc5f13a936b7d19cab00a3d3e081754f9cd0c63361e2f25",
+            description="Pythia 8 top jets, 30 particles; 60 CPU minutes; last checkpoint, generator weight average",
+        ),
+    ),
 )
 
 

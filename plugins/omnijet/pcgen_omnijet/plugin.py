@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from pcgen import DataInfo, GenerativeModel, ModelSpec, StagedModel, StageSpec, hookimpl
+from pcgen import PretrainedWeights, DataInfo, GenerativeModel, ModelSpec, StagedModel, StageSpec, hookimpl
 from torch import Tensor
 
 from pcgen_omnijet.config import OmniJetConfig
@@ -79,6 +79,15 @@ SPEC = ModelSpec(
     description=(
         "OmniJet-alpha: a VQ-VAE turns each particle or calorimeter hit into one of 8,192 tokens; a GPT "
         "generates token sequences ordered by pT or energy until it draws the stop token (KV-cached)."
+    ),
+    # Trained here (see the card beside the weights: data, command, hardware, metrics with the truth row).
+    pretrained=(
+        PretrainedWeights(
+            name="omnijet-top30",
+            location="package:pcgen_omnijet/weights/omnijet-top30.safetensors",
+            sha256="991ab1bce79edd866b18c078800a4ba7b97f29b643bbca16e89a355aead75efe",
+            description="Pythia 8 top jets, 30 particles; 60 CPU minutes; last checkpoint",
+        ),
     ),
 )
 
