@@ -121,6 +121,9 @@ def main() -> None:
     parser.add_argument("--card", nargs=2, metavar=("RUN", "OUT"), action="append", default=[],
                         help="write the model-card fields of RUN (data recipe and fingerprint, hardware, metrics) to OUT")
     parser.add_argument("--replot", help="only redraw --figure from this JSON of an earlier run")
+    parser.add_argument("--curves-only", action="store_true",
+                        help="only draw --figure: the runs' in-training W1M against training minutes (TensorBoard), "
+                             "with the truth band of 1,000 vs 1,000 real jets")
     parser.add_argument("--refresh-reproduce", nargs=2, metavar=("RUN", "CARD"),
                         help="only recompute the small-n 'reproduce' block of the card fields CARD (JSON) of RUN")
     parser.add_argument("--hardware", default="2-core x86_64 CPU (shared), no GPU, torch 2.13 CPU build, 1 thread")
@@ -140,6 +143,14 @@ def main() -> None:
         return
     runs = [(Path(r.split(":")[0]), (r.split(":") + ["last"])[1], r.endswith(":live")) for r in args.runs]
     test, norm = held_out(runs[0][0], registry)
+    if args.curves_only:
+        real, truth_slices = real_and_truth(test, args.offset, 1000, pairs=5)
+        curves: dict[str, Any] = {"jets": 1000, "rows": {
+            "truth": {"metrics": spread([measure(real, s, registry, norm) for s in truth_slices])}}}
+        for run, _which, _live in runs:
+            curves["rows"][run.name] = {"plugin": read_toml(run / "config.toml")["plugin"], "curve": w1m_curve(run)}
+        plot_curves(curves, Path(args.figure))
+        return
     n, start = args.jets, args.offset
     real, truth_slices = real_and_truth(test, start, n)
     result: dict[str, Any] = {"machine": f"{platform.processor() or platform.machine()}, {torch.get_num_threads()} threads",

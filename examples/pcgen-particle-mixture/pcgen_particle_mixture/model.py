@@ -46,4 +46,5 @@ class ParticleMixture(LikelihoodModel):
 
     def _sample(self, mask: Tensor, cond: Tensor) -> Tensor:
         component = torch.multinomial(self.logits.softmax(0), mask.numel(), replacement=True).view(mask.shape)
-        return self.means[component] + self._stds()[component] * torch.randn(*mask.shape, self.means.shape[1])
+        return self.means[component] + self._stds()[component] * torch.randn(
+            *mask.shape, self.means.shape[1], device=self.means.device, dtype=self.means.dtype)
