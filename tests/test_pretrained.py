@@ -69,3 +69,12 @@ def test_pretrained_weights_are_found_by_name_with_a_helpful_error(registry, run
             find_pretrained(registry, "nope")
     finally:
         registry.models["epic-fm"] = spec
+
+
+def test_exporting_the_same_weights_again_keeps_the_file_and_its_checksum(run_dir: Path, tmp_path: Path) -> None:
+    path = tmp_path / "tiny.safetensors"
+    first = export_pretrained(run_dir, path, {"name": "tiny"})
+    written = path.stat().st_mtime_ns
+    second = export_pretrained(run_dir, path, {"name": "tiny", "hardware": "a new card field"})
+    assert second["sha256"] == first["sha256"] and path.stat().st_mtime_ns == written
+    assert json.loads(path.with_suffix(".json").read_text())["hardware"] == "a new card field"

@@ -77,12 +77,31 @@ def export_pretrained(checkpoint: Path, weights_path: Path, card: dict[str, Any]
     metadata = {"format": WEIGHTS_FORMAT, "config": payload["config"], "data_info": payload["data_info"],
                 "strings": json.dumps(strings)}
     weights_path = Path(weights_path)
-    _atomic_write(weights_path, lambda tmp: save_file(tensors, str(tmp), metadata=metadata))
+    if not _holds(weights_path, tensors, metadata):  # same weights: keep the file (and its checksum) as it is
+        _atomic_write(weights_path, lambda tmp: save_file(tensors, str(tmp), metadata=metadata))
     full = {**card, "sha256": sha256_of(weights_path), "weights": weights_path.name,
             "config": json.loads(payload["config"]), "data_info": json.loads(payload["data_info"]),
             "training_steps": int(payload["loop"]["step"]), "training_seconds": float(payload["loop"]["elapsed"])}
     _atomic_write(weights_path.with_suffix(".json"), lambda tmp: tmp.write_text(json.dumps(full, indent=2) + "\n"))
     return full
+
+
+def _holds(path: Path, tensors: dict[str, torch.Tensor], metadata: dict[str, str]) -> bool:
+    """Whether the safetensors file ``path`` exists with exactly these tensors and metadata. (safetensors
+    writes its header in no fixed order, so equal content can differ in bytes; re-exporting unchanged
+    weights must not change their SHA-256.)"""
+    from safetensors import safe_open
+
+    if not path.is_file():
+        return False
+    try:
+        with safe_open(str(path), framework="pt") as handle:
+            if (handle.metadata() or {}) != metadata or set(handle.keys()) != set(tensors):
+                return False
+            return all(torch.equal(handle.get_tensor(k), v) and handle.get_tensor(k).dtype == v.dtype
+                       for k, v in tensors.items())
+    except Exception:  # noqa: BLE001 - an unreadable file is simply rewritten
+        return False
 
 
 def resolve_location(location: str, sha256: str | None = None) -> Path:
