@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from pcgen import AdversarialModel, DataInfo, ModelSpec, hookimpl
+from pcgen import PretrainedWeights, AdversarialModel, DataInfo, ModelSpec, hookimpl
 
 from pcgen_gast.config import GASTConfig
 from pcgen_gast.networks import GASTDiscriminator, GASTGenerator
@@ -48,6 +48,15 @@ SPEC = ModelSpec(
     ),
     permutation_equivariant=True,
     critic_permutation_invariant=True,
+    # Trained here (see the card beside the weights: data, command, hardware, metrics with the truth row).
+    pretrained=(
+        PretrainedWeights(
+            name="gast-top30",
+            location="package:pcgen_gast/weights/gast-top30.safetensors",
+            sha256="6131ff42944a1b18f86350f898ff414b7d639a714117fe2f92c07173d401d200",
+            description="Pythia 8 top jets, 30 particles; about 62 CPU minutes; best checkpoint by W1M x W1P on validation jets",
+        ),
+    ),
 )
 
 

@@ -43,8 +43,8 @@ SPEC = ModelSpec(
         PretrainedWeights(
             name="igapt-top30",
             location="package:pcgen_igapt/weights/igapt-top30.safetensors",
-            sha256="e0c362ad94885ba09f85d4b7ea960ab6b5d62e3eded6297335c43fe28746ad3d",
-            description="Pythia 8 top jets, 30 particles; 60 CPU minutes; last checkpoint, generator weight average",
+            sha256="1ac767d73c78aa2d07464fd233d1bec163f7e2c2b343d6e7acba06575b503cc7",
+            description="Pythia 8 top jets, 30 particles; 60 CPU minutes; best checkpoint by W1M x W1P on validation jets",
         ),
     ),
 )

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from pcgen import AdversarialModel, DataInfo, GenerativeModel, ModelSpec, StagedModel, StageSpec, hookimpl
+from pcgen import PretrainedWeights, AdversarialModel, DataInfo, GenerativeModel, ModelSpec, StagedModel, StageSpec, hookimpl
 from torch import Tensor
 
 from pcgen_tf_refiner.config import TFRefinerConfig
@@ -101,6 +101,15 @@ SPEC = ModelSpec(
         "TF refiner: a spline coupling normalising flow over the whole jet, trained by maximum likelihood, "
         "whose output a transformer encoder corrects, trained adversarially against a transformer critic "
         "with a class token and the jet mass; samples as 'tf' (flow + refiner) or 'vnf' (flow alone)."
+    ),
+    # Trained here (see the card beside the weights: data, command, hardware, metrics with the truth row).
+    pretrained=(
+        PretrainedWeights(
+            name="tf-refiner-top30",
+            location="package:pcgen_tf_refiner/weights/tf-refiner-top30.safetensors",
+            sha256="97474f8bb0f17038649e309ac765e6a253a4c366904a33cbc3a2b4ca3250343d",
+            description="Pythia 8 top jets, 30 particles; about 62 CPU minutes; best checkpoint by W1M x W1P on validation jets",
+        ),
     ),
 )
 
