@@ -6,6 +6,7 @@ from __future__ import annotations
 import os
 import subprocess
 import sys
+import time
 from pathlib import Path
 
 import pytest
@@ -62,9 +63,28 @@ def test_threads_option_sets_torchs_threads() -> None:
         result = CliRunner().invoke(app, ["--threads", "1", "models", "--json"])
         assert result.exit_code == 0, result.output
         assert torch.get_num_threads() == 1
-        assert threads.configure_threads(0) == threads.available_cpus()
-        assert torch.get_num_threads() == threads.available_cpus()
+        assert threads.configure_threads(0) == threads.default_threads() <= threads.available_cpus()
+        assert torch.get_num_threads() == threads.default_threads()
     finally:
         torch.set_num_threads(before)
     with pytest.raises(ValueError, match=">= 0"):
         threads.configure_threads(-1)
+
+
+def test_idle_cpus_reads_proc_stat_and_the_default_takes_no_more_than_are_idle(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    stat = tmp_path / "stat"
+    readings = iter(["cpu  100 0 100 800 0 0 0 0 0 0\n", "cpu  200 0 200 900 0 0 0 0 0 0\n"])
+    monkeypatch.setattr(time, "sleep", lambda seconds: stat.write_text(next(readings)))
+    stat.write_text(next(readings))
+    monkeypatch.setattr(threads.os, "cpu_count", lambda: 4)
+    assert threads.idle_cpus(0.0, stat) == pytest.approx(4 * 100 / 300)  # a third idle: 1.33 of 4 CPUs
+    monkeypatch.setattr(time, "sleep", lambda seconds: None)
+    assert threads.idle_cpus(0.0, tmp_path / "missing") is None
+    monkeypatch.setattr(threads, "available_cpus", lambda: 4)
+    monkeypatch.setattr(threads, "idle_cpus", lambda: 1.3)
+    assert threads.default_threads() == 1
+    monkeypatch.setattr(threads, "idle_cpus", lambda: 3.6)
+    assert threads.default_threads() == 4 and threads.default_threads(share=2) == 2
+    monkeypatch.setattr(threads, "idle_cpus", lambda: None)  # no /proc/stat: the CPUs this process may use
+    assert threads.default_threads() == 4

@@ -44,6 +44,10 @@ DEFAULT_DATA_SEED = 1000
 
 Values = dict[str, float]
 
+MACHINE_FIELDS = ("seed", "num_jets", "cache_dir", "workers")
+"""Data-recipe fields that do not make the physics: the seed and size (chosen here), and where and how
+fast the training machine made its data (this machine's defaults apply)."""
+
 
 class LeaderboardError(ValueError):
     """A leaderboard that cannot be made as asked (unknown model, cards of different data, a used seed)."""
@@ -93,7 +97,7 @@ def common_recipe(entries: list[Entry], seed: int) -> dict[str, Any]:
         if int(recipe.get("seed", -1)) == seed:
             raise LeaderboardError(f"{entry.weights.name} was trained on data of seed {seed}; "
                                    "choose another --data-seed so that no model has seen the real jets")
-        shared = {k: v for k, v in recipe.items() if k not in ("seed", "num_jets")}
+        shared = {k: v for k, v in recipe.items() if k not in MACHINE_FIELDS}
         recipes.setdefault(json.dumps(shared, sort_keys=True), []).append(entry.weights.name)
     if len(recipes) > 1:
         groups = "; ".join(", ".join(names) for names in recipes.values())

@@ -11,7 +11,10 @@ suite, an oversubscribed cluster node):
   it imports torch (set the variable yourself to override it, e.g. ``OMP_WAIT_POLICY=ACTIVE``).
 - **How many threads.** :func:`available_cpus` counts the CPUs this process may run on: its
   affinity mask (``taskset``, Slurm's ``--cpus-per-task``), capped by a cgroup CPU quota
-  (containers, Kubernetes limits), which torch's own default ignores.
+  (containers, Kubernetes limits), which torch's own default ignores. Of those, :func:`default_threads`
+  takes only as many as are idle when the command starts (from ``/proc/stat``): next to two busy
+  processes on two cores, two torch threads trained 4.3x slower than alone even with passive
+  waiting, one thread only 1.6x slower (``benchmarks/contention.py``, docs/results.md).
 """
 
 from __future__ import annotations
@@ -57,12 +60,55 @@ def available_cpus(root: Path = CGROUP_ROOT) -> int:
     return max(1, count)
 
 
-def configure_threads(requested: int = 0) -> int:
-    """Set torch's CPU threads to ``requested``, or (0) to :func:`available_cpus`; returns the number set."""
+PROC_STAT = Path("/proc/stat")
+_idle_cache: tuple[float, float] | None = None
+
+
+def _cpu_times(stat: Path) -> tuple[int, int] | None:
+    """(idle, total) jiffies of all CPUs from ``/proc/stat``'s first line; None where it cannot be read."""
+    try:
+        fields = [int(v) for v in stat.read_text().splitlines()[0].split()[1:]]
+    except (OSError, ValueError, IndexError):
+        return None
+    idle = fields[3] + (fields[4] if len(fields) > 4 else 0)  # idle + iowait
+    return idle, sum(fields[:8])
+
+
+def idle_cpus(seconds: float = 0.2, stat: Path = PROC_STAT) -> float | None:
+    """How many of the machine's CPUs were idle over the next ``seconds`` (None where ``/proc/stat`` is
+    missing). Cached for 30 s, so that several commands of one process measure once."""
+    import time
+
+    global _idle_cache
+    if stat == PROC_STAT and _idle_cache is not None and time.monotonic() - _idle_cache[0] < 30:
+        return _idle_cache[1]
+    before = _cpu_times(stat)
+    time.sleep(seconds)
+    after = _cpu_times(stat)
+    if before is None or after is None or after[1] <= before[1]:
+        return None
+    idle = (after[0] - before[0]) / (after[1] - before[1]) * (os.cpu_count() or 1)
+    if stat == PROC_STAT:
+        _idle_cache = (time.monotonic(), idle)
+    return idle
+
+
+def default_threads(share: int = 1) -> int:
+    """Threads for one of ``share`` processes (ranks) when the user chose none: the CPUs this process may
+    use (:func:`available_cpus`), but no more than are idle now (at least 1)."""
+    allowed = available_cpus()
+    idle = idle_cpus()
+    if idle is not None:
+        allowed = min(allowed, max(1, math.floor(idle + 0.5)))
+    return max(1, allowed // max(share, 1))
+
+
+def configure_threads(requested: int = 0, share: int = 1) -> int:
+    """Set torch's CPU threads to ``requested``, or (0) to :func:`default_threads`; returns the number set."""
     import torch
 
     if requested < 0:
         raise ValueError(f"the number of threads must be >= 0 (0 = the CPUs available), got {requested}")
-    threads = requested or available_cpus()
+    threads = requested or default_threads(share)
     torch.set_num_threads(threads)
     return threads

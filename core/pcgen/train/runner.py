@@ -19,7 +19,7 @@ from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, T
 from pcgen.config import ConfigError, ResolvedConfig, apply_overrides, read_toml, resolve, to_toml
 from pcgen.safe_io import file_operation, make_new_dir, save_figure, write_text
 from pcgen.sampling import TrainedModel
-from pcgen.threads import available_cpus, configure_threads
+from pcgen.threads import configure_threads
 from pcgen.train.budget import FinalCost, check_total_budget, estimate_final_cost
 from pcgen.train.data_prep import load_clouds, prepare, split
 from pcgen.train.distributed import barrier, broadcast_object, init_distributed, is_distributed, rank_info
@@ -92,7 +92,7 @@ def _execute(resolved: ResolvedConfig, registry: Any, run_dir: Path | None, resu
     spec = registry.model(run.plugin)
     torch.manual_seed(run.train.seed)
     local_ranks = int(os.environ.get("LOCAL_WORLD_SIZE", "1") or 1)
-    configure_threads(run.train.num_threads or max(1, available_cpus() // max(local_ranks, 1)))
+    configure_threads(run.train.num_threads, share=local_ranks)
     with contextlib.ExitStack() as held:
         if resume:  # an existing folder: stop at once when another process is training in it
             on_rank_zero(main, lambda: held.enter_context(run_folder_lock(Path(run_dir))))  # type: ignore[arg-type]
