@@ -145,9 +145,12 @@ class ReflowPairs:
 
     def __init__(self, capacity: int) -> None:
         self.capacity = capacity
-        self.parts: list[tuple[Tensor, Tensor, Tensor, Tensor]] = []
-        self.size = 0
         self.pool: tuple[Tensor, ...] | None = None
+
+    @property
+    def size(self) -> int:
+        """Couplings held so far."""
+        return 0 if self.pool is None else self.pool[0].shape[0]
 
     @property
     def full(self) -> bool:
@@ -156,12 +159,9 @@ class ReflowPairs:
 
     def add(self, x0: Tensor, x1: Tensor, mask: Tensor, cond: Tensor) -> None:
         """Append a batch of couplings (the last batch is cut at the capacity)."""
-        keep = min(x0.shape[0], self.capacity - self.size)
-        self.parts.append((x0[:keep], x1[:keep], mask[:keep], cond[:keep]))
-        self.size += keep
-        self.pool = tuple(torch.cat(column) for column in zip(*self.parts, strict=True))
-        if self.full:
-            self.parts = [self.pool]  # type: ignore[list-item]
+        keep = self.capacity - self.size
+        batch = (x0[:keep], x1[:keep], mask[:keep], cond[:keep])
+        self.pool = batch if self.pool is None else tuple(torch.cat(pair) for pair in zip(self.pool, batch, strict=True))
 
     def draw(self, count: int) -> tuple[Tensor, Tensor, Tensor, Tensor]:
         """``count`` couplings drawn uniformly (with replacement) from the pool so far."""
