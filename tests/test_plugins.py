@@ -10,7 +10,7 @@ from pathlib import Path
 import pytest
 from conftest import ToyDataPlugin, quick_overrides, write_plugin_distribution
 from pcgen.config import load_config
-from pcgen.plugins import PluginError, load_registry, plugin_table, read_catalogue
+from pcgen.plugins import PluginError, contract_accepts, load_registry, plugin_table, read_catalogue
 from pcgen.train.runner import execute
 
 GOOD = '''
@@ -114,6 +114,12 @@ def test_a_register_hook_returning_the_wrong_type_marks_the_plugin_broken(site: 
 
 def test_a_plugin_for_another_contract_major_version_is_broken(site: Path) -> None:
     assert_isolated(site, "plug_future", good("future", contract="3.0"), "written for pcgen contract '3.0'")
+
+
+@pytest.mark.parametrize(("declared", "accepted"), [("2.0", True), ("2.1", True), ("2.9", True), ("3.0", False),
+                                                    ("1.4", False), ("", False), (2.1, False)])
+def test_a_contract_is_accepted_by_its_major_number_only(declared: object, accepted: bool) -> None:
+    assert contract_accepts(declared) is accepted
 
 
 def test_two_plugins_claiming_one_model_are_both_in_conflict_and_neither_wins(site: Path) -> None:

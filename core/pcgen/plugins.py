@@ -169,7 +169,9 @@ def strict_from_env() -> bool:
     return os.environ.get("PCGEN_STRICT_PLUGINS", "") not in ("", "0", "false", "False")
 
 
-def _contract_compatible(declared: Any) -> bool:
+def contract_accepts(declared: Any) -> bool:
+    """Whether a plugin declaring contract ``declared`` ("<major>.<minor>") loads in this core: the same
+    major number (a minor version only adds names, so a plugin of 2.1 runs on a 2.2 core)."""
     if not isinstance(declared, str) or not declared:
         return False
     return declared.split(".")[0] == CONTRACT_VERSION.split(".")[0]
@@ -215,7 +217,7 @@ def _load_one(pm: pluggy.PluginManager, record: PluginRecord, ep: md.EntryPoint,
         record.fail("broken", traceback.format_exc(limit=3), strict=False)
         return None
     declared = getattr(module, "PCGEN_CONTRACT", None)
-    if not _contract_compatible(declared):
+    if not contract_accepts(declared):
         record.fail("broken", (
             f"written for pcgen contract {declared!r} but this pcgen implements contract {CONTRACT_VERSION}; "
             f"install a version of {record.distribution or ep.name} built for contract {CONTRACT_VERSION.split('.')[0]}.x"
