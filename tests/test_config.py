@@ -56,6 +56,21 @@ def test_wrong_type_and_impossible_value_fail_before_any_work(registry) -> None:
         load_config(None, ["data.dataset=nope"], registry, plugin="igapt")
 
 
+def test_a_run_names_its_model_and_the_core_picks_none(registry) -> None:
+    with pytest.raises(ConfigError, match="no model chosen: pass --plugin NAME.*igapt"):
+        load_config(None, ["train.max_steps=3"], registry)
+
+
+def test_jet_settings_belong_to_jet_data_only(registry) -> None:
+    jets = load_config(None, ["data.jet_type=w", "data.min_jet_pt=500"], registry, plugin="igapt").run.data
+    assert (jets.jet_type, jets.min_jet_pt) == ("w", 500.0)
+    assert load_config(None, [], registry, plugin="igapt").to_dict()["data"]["jet_type"] == "t"  # saved with the run
+    with pytest.raises(ConfigError, match="unknown key 'data.jet_type'"):
+        load_config(None, ['data.dataset="calo-photons"', "data.jet_type=w"], registry, plugin="mdma")
+    with pytest.raises(ConfigError, match="min_jet_pt"):
+        load_config(None, ["data.min_jet_pt=2000"], registry, plugin="igapt")
+
+
 def test_a_run_needs_some_limit(registry) -> None:
     with pytest.raises(ConfigError, match="max_steps"):
         load_config(None, ["train.time_budget_minutes=0"], registry, plugin="igapt")

@@ -8,7 +8,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 import torch
-from pcgen.config import DataConfig
+from pcgen.data.jet_config import JetDataConfig
 from pcgen.data.pointclouds import PointClouds
 from pcgen.metrics import distances
 from pcgen.metrics.distances import EFPNormalisation, jetnet_fpd, jetnet_kpd, split_distance
@@ -40,7 +40,7 @@ def pythia_jets(tmp_path_factory: pytest.TempPathFactory) -> PointClouds:
     from pcgen.data.store import read_pointclouds
 
     tmp = tmp_path_factory.mktemp("pythia")
-    config = DataConfig(jet_type="t", num_particles=30, num_jets=40, seed=11, workers=1, cache_dir=tmp)
+    config = JetDataConfig(jet_type="t", num_particles=30, num_jets=40, seed=11, workers=1, cache_dir=tmp)
     return read_pointclouds(generate_jets(config, tmp / "top.h5", progress=False, shard_size=20))
 
 

@@ -8,14 +8,18 @@ import subprocess
 import sys
 from pathlib import Path
 
+import pcgen
+import pcgen.plugin_template
 import pcgen.plugins
 import pytest
+import torch
 from conftest import write_plugin_distribution
 from pcgen.cli import app
 from pcgen.data.store import write_pointclouds
-from pcgen.plugin_template import TemplateError, write_plugin
+from pcgen.plugin_template import FILES, TemplateError, write_plugin
 from pcgen.testing import toy_jets
-from pcgen.testing.check import explain
+from pcgen.testing.check import explain, run_contract
+from pydantic import ValidationError
 from typer.testing import CliRunner
 
 BIN = Path(sys.executable).parent
@@ -63,6 +67,128 @@ def test_new_plugin_refuses_a_bad_name_and_a_folder_in_use(tmp_path: Path) -> No
     (tmp_path / "b" / "keep.txt").write_text("mine")
     with pytest.raises(TemplateError, match="not empty"):
         write_plugin("ok", tmp_path / "b")
+
+
+TEMPLATE = Path(pcgen.plugin_template.__file__).with_name("plugin_template_files")
+
+
+def test_the_template_files_are_shipped_and_ruff_checks_the_python_ones() -> None:
+    for path in FILES:
+        assert (TEMPLATE / path).is_file(), path
+    python = sorted(str(p.relative_to(TEMPLATE)) for p in TEMPLATE.rglob("*.py") if "__pycache__" not in p.parts)
+    assert python == sorted(p for p in FILES if p.endswith(".py"))
+    root = Path(__file__).resolve().parents[1]
+    listed = sh(str(BIN / "ruff"), "check", "--show-files", str(TEMPLATE), cwd=root).stdout
+    assert all(str(TEMPLATE / p) in listed for p in python), listed  # the repository's config does not exclude them
+    sh(str(BIN / "ruff"), "check", str(TEMPLATE), cwd=root)
+
+
+def test_new_plugin_writes_a_model_config_and_a_noise_driven_generator(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    folder = write_plugin("tpl-check", tmp_path / "pcgen-tpl-check")
+    written = sorted(str(p.relative_to(folder)) for p in folder.rglob("*") if p.is_file())
+    assert written == ["README.md", "pcgen_tpl_check/__init__.py", "pcgen_tpl_check/config.py",
+                       "pcgen_tpl_check/networks.py", "pcgen_tpl_check/plugin.py", "pyproject.toml",
+                       "tests/test_pcgen_tpl_check.py"]
+    for path in written:
+        text = (folder / path).read_text()
+        assert "plugin_name" not in text and "PluginName" not in text and "$" not in text, path
+    assert 'PCGEN_CONTRACT = "' + pcgen.CONTRACT_VERSION + '"' in (folder / "pcgen_tpl_check/plugin.py").read_text()
+    assert 'tpl-check = "pcgen_tpl_check.plugin"' in (folder / "pyproject.toml").read_text()
+    root = Path(__file__).resolve().parents[1]
+    sh(str(BIN / "ruff"), "check", "--config", str(root / "pyproject.toml"), str(folder), cwd=folder)
+    monkeypatch.syspath_prepend(str(folder))
+    try:
+        from pcgen_tpl_check.config import TplCheckConfig
+        from pcgen_tpl_check.plugin import SPEC, build
+
+        assert issubclass(TplCheckConfig, pcgen.ModelConfig)
+        with pytest.raises(ValidationError, match="hiden"):
+            TplCheckConfig(hiden=3)
+        model = build(TplCheckConfig(**SPEC.quick_config), pcgen.DataInfo(10, ("eta_rel", "phi_rel", "pt_rel")))
+        assert isinstance(model, pcgen.NoiseDrivenGenerator)
+    finally:
+        for name in [m for m in sys.modules if m.startswith("pcgen_tpl_check")]:
+            del sys.modules[name]
+
+
+NOISELESS = '''
+import torch
+from torch import nn
+from pcgen import ModelConfig, ModelSpec, ObjectiveModel, hookimpl
+
+PCGEN_CONTRACT = "2.0"
+
+class Cfg(ModelConfig):
+    shift: float = 0.0
+
+class Particles(ObjectiveModel):
+    """Independent particles x = a * noise + b, plus (with shift) an offset that grows with the slot."""
+    def __init__(self, config, features):
+        super().__init__()
+        self.shift, self.a, self.b = config.shift, nn.Parameter(torch.ones(features)), nn.Parameter(torch.zeros(features))
+    def training_losses(self, batch, step):
+        return {"fit": ((batch.x - self.b) ** 2).mean()}
+    def _sample(self, mask, cond):
+        slot = torch.arange(mask.shape[1], dtype=self.a.dtype).view(1, -1, 1) / mask.shape[1]
+        return self.a * torch.randn(*mask.shape, self.a.shape[0]) + self.b + self.shift * slot
+
+@hookimpl
+def pcgen_register_models():
+    build = lambda config, info: Particles(config, info.num_features)
+    return [ModelSpec(name="noiseless", config_class=Cfg, build=build, recipe="objective"),
+            ModelSpec(name="slotted", config_class=Cfg, build=build, recipe="objective", quick_config={"shift": 0.5})]
+'''
+
+
+def test_a_claim_of_equivariance_without_the_noise_interface_is_checked_by_slot_and_the_skip_says_what_to_add(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    write_plugin_distribution(tmp_path, "plug_noiseless", NOISELESS, "pcgen-noiseless", "0.1.0", "noiseless")
+    monkeypatch.syspath_prepend(str(tmp_path))
+    monkeypatch.setattr(pcgen.plugins, "_REGISTRY", None)
+    try:
+        results = {
+            model: {r.test: r for r in run_contract(model, extra_args=("-k", "equivariant or slot or padded_noise"))}
+            for model in ("noiseless", "slotted")
+        }
+    finally:
+        sys.modules.pop("plug_noiseless", None)
+        pcgen.plugins._REGISTRY = None
+    for model in ("noiseless", "slotted"):
+        for test in ("test_generator_is_permutation_equivariant", "test_padded_noise_does_not_influence_generated_particles"):
+            for n in (30, 150):
+                result = results[model][f"{test}[N{n}-{model}]"]
+                assert result.outcome == "skipped", result
+                assert "pcgen.NoiseDrivenGenerator: add sample_noise(mask)" in result.seen, result.seen
+                assert "forward_from_noise(noise, mask, cond)" in result.seen, result.seen
+    equivariance = results["noiseless"]["test_generator_is_permutation_equivariant[N30-noiseless]"].seen
+    assert "checked only statistically (test_generated_particles_do_not_depend_on_their_slot)" in equivariance
+    for n in (30, 150):
+        assert results["noiseless"][f"test_generated_particles_do_not_depend_on_their_slot[N{n}-noiseless]"].outcome \
+            == "passed"
+        failed = results["slotted"][f"test_generated_particles_do_not_depend_on_their_slot[N{n}-slotted]"]
+        assert failed.outcome == "failed" and "depends on the slot (p = " in failed.seen, failed
+        assert "positional encodings" in failed.fix and "NoiseDrivenGenerator" in failed.fix
+
+
+def test_the_slot_test_catches_a_flow_over_fixed_slots_even_untrained(registry) -> None:
+    """tf-refiner's flow models fixed particle slots (its spec says so): the slot test sees it at once."""
+    from pcgen.data.multiplicity import jet_condition
+    from pcgen.sampling import seeded
+    from pcgen.testing.contract import SLOT_CLOUDS, SLOT_P_VALUE, build, slot_dependence
+
+    spec = registry.model("tf-refiner")
+    assert not spec.permutation_equivariant
+    model = build(registry, spec, 30)
+    mask = torch.ones(SLOT_CLOUDS, 30, dtype=torch.bool)
+    with torch.no_grad(), seeded(0):
+        x = model.sample(mask, jet_condition(mask))
+    assert slot_dependence(x)[0] < SLOT_P_VALUE
+    exchangeable = torch.randn(SLOT_CLOUDS, 30, 3) + torch.randn(SLOT_CLOUDS, 1, 3)  # shared per-cloud part
+    assert slot_dependence(exchangeable)[0] > 1e-3
+    assert slot_dependence(exchangeable.sort(dim=1).values)[0] < 1e-30  # sorted particles
 
 
 LEAKY = '''

@@ -12,7 +12,8 @@ from pcgen.train.data_prep import load_clouds, prepare
 
 def prepared(registry: Registry, *extra: str):  # noqa: ANN201 - PreparedData
     resolved = load_config(None, [*quick_overrides(5), *extra], registry, plugin="igapt")
-    return prepare(load_clouds(resolved, registry, progress=False), resolved, registry.model("igapt"))
+    clouds = load_clouds(resolved, registry, progress=False)
+    return prepare(clouds, resolved, registry.model("igapt"), registry.kind_of(clouds))
 
 
 def test_the_models_default_applies_without_a_choice(registry: Registry) -> None:

@@ -9,7 +9,9 @@ from pcgen.data import shower_observables as obs
 from pcgen.data.pointclouds import PointClouds
 from pcgen.data.shower_sim import simulate_showers
 from pcgen.data.observables import RADIAL_BINS
-from pcgen.plots import figure_for_kind, shower_distribution_figure
+from pcgen.kinds.jets import JETS
+from pcgen.kinds.showers import SHOWERS
+from pcgen.plots import shower_distribution_figure
 
 
 @pytest.fixture(scope="module")
@@ -66,11 +68,9 @@ def test_padded_slots_do_not_change_the_figure(real, fake):
             np.testing.assert_array_equal(x, y)
 
 
-def test_figure_for_kind(real, fake):
-    assert len(figure_for_kind("showers", real, {"gen": fake}).axes) == 12
+def test_each_kind_draws_its_own_figure(real, fake):
+    assert len(SHOWERS.figure(real, {"gen": fake}, 50).axes) == 12
     rng = np.random.default_rng(0)
     mask = np.arange(10)[None] < rng.integers(2, 11, 50)[:, None]
     jets = PointClouds((rng.normal(0, 0.1, (50, 10, 3)) * mask[..., None]).astype(np.float32), mask)
-    assert len(figure_for_kind("jets", jets, {"gen": jets}).axes) == 8
-    with pytest.raises(ValueError, match="jets.*showers"):
-        figure_for_kind("images", real, {"gen": fake})
+    assert len(JETS.figure(jets, {"gen": jets}, 50).axes) == 8

@@ -18,25 +18,43 @@ from pcgen.models import (  # noqa: E402
     Batch,
     GenerativeModel,
     LikelihoodModel,
+    ModelConfig,
+    NoiseDrivenGenerator,
     ObjectiveModel,
     StagedModel,
 )
-from pcgen.specs import DataInfo, DatasetSpec, MetricSpec, ModelSpec, PretrainedWeights, RecipeSpec, StageSpec  # noqa: E402
+from pcgen.specs import (  # noqa: E402
+    ANY_CONDITION,
+    ConditionSpec,
+    DataInfo,
+    DatasetSpec,
+    KindSpec,
+    MetricSpec,
+    ModelSpec,
+    PretrainedWeights,
+    RecipeSpec,
+    StageSpec,
+)
 
 __version__ = "0.1.0"
 
 __all__ = [
+    "ANY_CONDITION",
     "CONTRACT_VERSION",
     "IGNORE",
     "AdversarialModel",
     "AutoregressiveModel",
     "Batch",
+    "ConditionSpec",
     "DataInfo",
     "DatasetSpec",
     "GenerativeModel",
+    "KindSpec",
     "LikelihoodModel",
     "MetricSpec",
+    "ModelConfig",
     "ModelSpec",
+    "NoiseDrivenGenerator",
     "PretrainedWeights",
     "ObjectiveModel",
     "PointClouds",

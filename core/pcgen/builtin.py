@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from pcgen.hookspecs import hookimpl
-from pcgen.specs import DatasetSpec, MetricSpec, RecipeSpec
+from pcgen.specs import DatasetSpec, KindSpec, MetricSpec, RecipeSpec
 
 
 @hookimpl
@@ -12,6 +12,14 @@ def pcgen_register_datasets() -> list[DatasetSpec]:
     from pcgen.data.sources import DATASETS
 
     return list(DATASETS) + list(CALO_DATASETS)
+
+
+@hookimpl
+def pcgen_register_kinds() -> list[KindSpec]:
+    from pcgen.kinds.jets import JETS
+    from pcgen.kinds.showers import SHOWERS
+
+    return [JETS, SHOWERS]
 
 
 @hookimpl

@@ -14,6 +14,7 @@ from pcgen import __version__
 from pcgen.cli_plugin_kit import register as register_plugin_kit
 from pcgen.cli_words import field_range, whole_number
 from pcgen.config import DataConfig
+from pcgen.data.jet_config import JetDataConfig
 from pcgen.train.signals import exit_code
 
 if TYPE_CHECKING:
@@ -158,7 +159,7 @@ def data_generate(
     except KeyError:
         _fail(f"unknown jet type {jet_type!r}; use one of: top, gluon, quark, w, z")
     try:
-        cfg = DataConfig(jet_type=kind, num_particles=particles, num_jets=jets, seed=seed, workers=workers,
+        cfg = JetDataConfig(jet_type=kind, num_particles=particles, num_jets=jets, seed=seed, workers=workers,
                          detector=DetectorConfig(enabled=detector))
         selected = _parse_shards(shards) if shards else None
         path = generate_jets(cfg, out_file or cached_path(cfg), shards=selected, progress=not quiet,
@@ -262,9 +263,16 @@ def compare_command(
 def sample_command(
     checkpoint: Annotated[Optional[Path], typer.Option(help="Run folder or checkpoint file.")] = None,
     pretrained: Annotated[Optional[str], typer.Option(help="Shipped trained weights by name (see `pcgen models`).")] = None,
-    n: Annotated[int, typer.Option("--n", help="Number of clouds to generate, at least 1 (1e5 works too).",
-                                   parser=whole_number(1))] = 10_000,
+    n: Annotated[Optional[int], typer.Option("--n", help="Number of clouds to generate, at least 1 (1e5 works too); "
+                                             "default 10,000, or every cloud of --conditions.",
+                                             parser=whole_number(1))] = None,
     out_file: Annotated[Path, typer.Option("--out", help="Output HDF5 file.")] = Path("samples.h5"),
+    conditions_file: Annotated[Optional[Path], typer.Option(
+        "--conditions", help="HDF5 file of real clouds: generate one cloud with the conditions and multiplicity of "
+        "each (the first --n).")] = None,
+    condition: Annotated[Optional[list[str]], typer.Option(
+        "--condition", help="A condition for every cloud, e.g. incident_energy=50GeV, pt=1TeV, num_particles=20 "
+        "(repeat for several; `pcgen models` lists a model's conditions).")] = None,
     seed: Annotated[int, typer.Option(help="Sampling seed.", min=0)] = 0,
     batch_size: Annotated[int, typer.Option(help="Clouds per forward pass; 0 = the best for the device (CPU: cache-sized passes, GPU: the largest that fits).", min=0)] = 0,
     device: Annotated[str, typer.Option(help="cpu, cuda or auto.")] = "auto",
@@ -286,6 +294,8 @@ def sample_command(
 
     if (checkpoint is None) == (pretrained is None):
         _fail("give exactly one of --checkpoint (a run) or --pretrained (shipped weights, see `pcgen models`)")
+    if conditions_file is not None and condition:
+        _fail("give conditions either from a file (--conditions) or on the command line (--condition), not both")
     try:
         check_output_path(out_file, force)
         dev = resolve_device(device)
@@ -295,12 +305,24 @@ def sample_command(
             trained = load_pretrained(pretrained, _registry(), dev, set_)
         else:
             trained = load_trained(checkpoint, _registry(), dev, set_)  # type: ignore[arg-type]
+        like, given = None, None
+        if conditions_file is not None:
+            from pcgen.data.store import read_pointclouds
+
+            like = read_pointclouds(conditions_file)
+            like = like.subset(slice(0, min(n or len(like), len(like))))
+            n = len(like)
+        elif condition:
+            from pcgen.data.conditions import parse_condition
+
+            given = {spec.name: value for spec, value in (parse_condition(c, trained.kind) for c in condition)}
+        n = n or 10_000
         check_clouds_fit_in_memory("--n", n, trained.data_info.max_particles, trained.data_info.num_features)
         with Progress(console=console) as bar:
             task = bar.add_task("sampling", total=n)
             clouds = trained.generate(n, batch_size or None, seed, dev, progress=lambda k: bar.advance(task, k),
                                       variant=variant, multiplicity=multiplicity, precision=precision,
-                                      compile=compile_)
+                                      compile=compile_, like=like, conditions=given)
         write_pointclouds(clouds, out_file)
     except (ValueError, *_user_errors()) as err:
         _report(err)
@@ -318,7 +340,7 @@ def models_command(
     if as_json:
         import json
 
-        models = {name: {"recipe": spec.recipe, "plugin": registry.owner(name).name,
+        models = {name: {"recipe": spec.recipe, "plugin": registry.owner(name).name, "conditions": list(spec.conditions),
                          "description": spec.description} for name, spec in sorted(registry.models.items())}
         shipped = []
         for spec, entry in available(registry):
@@ -434,7 +456,7 @@ def eval_command(
 
     from pcgen.config import EvalConfig
     from pcgen.data.store import read_pointclouds
-    from pcgen.metrics.evaluate import PHYSICS_DISTANCES, eval_sets, evaluate, metrics_for_kind, select_specs
+    from pcgen.metrics.evaluate import eval_sets, evaluate, metrics_for_kind, needs_normalisation
     from pcgen.metrics.inputs import check_evaluation_inputs
     from pcgen.metrics.sanity import applies_to, sanity_report
     from pcgen.safe_io import check_output_path, save_figure, write_text
@@ -446,40 +468,46 @@ def eval_command(
         registry = _registry()
         fake, real = read_pointclouds(samples), read_pointclouds(reference)
         truth_set = read_pointclouds(truth) if truth else None
-        check_evaluation_inputs({str(samples): fake, str(reference): real,
-                                 **({str(truth): truth_set} if truth_set is not None else {})})
+        kind = check_evaluation_inputs({str(samples): fake, str(reference): real,
+                                        **({str(truth): truth_set} if truth_set is not None else {})}, registry)
         sets = eval_sets(fake, real, truth_set, n, (samples.name, reference.name, truth.name if truth else None))
         if sets.jets < 20:
             _fail(f"only {sets.jets} clouds per row; need at least 20 ({'; '.join(sets.notes)})")
         cfg = EvalConfig(num_jets=sets.jets, efp=efp, protocol="jetnet" if jetnet_protocol else "pcgen")
-        specs = metrics_for_kind(registry, real.kind)
+        specs = metrics_for_kind(registry, kind.name)
         normalisation = None
-        if cfg.protocol == "pcgen" and any(s.name in PHYSICS_DISTANCES for s in select_specs(specs, cfg)):
+        if needs_normalisation(specs, cfg):
             normalisation = _eval_normalisation(efp_normalisation, real, reference)
             sets.notes.append(f"FPD/KPD EFP normalisation: {normalisation.source}")
         for note in sets.notes:
             console.print(note)
         table = evaluate(sets.real, sets.fake, sets.truth, specs, cfg, model_name=samples.stem,
-                         normalisation=normalisation)
+                         normalisation=normalisation, count_label=kind.noun)
+        reports = kind.reports(sets.real, sets.fake) if kind.reports is not None else {}
         sanity = sanity_report(sets.fake, sets.real, real, (samples.name, reference.name)) if applies_to(real) else None
     except (ValueError, *_user_errors()) as err:
         _report(err)
     out.print(table.to_rich())
     if sanity is not None:
         out.print(sanity.to_rich())
+    for name, text in reports.get("tables", {}).items():
+        out.print(f"\n{name}:\n{text}", highlight=False, markup=False)
     try:
         if markdown:
             write_text(markdown, table.to_markdown() + "\n", "metric table")
         if json_file:
             inputs = {"samples": str(samples), "reference": str(reference), "truth": str(truth) if truth else None}
             write_text(json_file, json.dumps({**table.to_dict(), "inputs": inputs, "notes": sets.notes,
-                                               "sanity": sanity.to_dict() if sanity else None}, indent=2) + "\n",
+                                               "sanity": sanity.to_dict() if sanity else None,
+                                               "reports": reports.get("json", {})}, indent=2) + "\n",
                        "metric table (JSON)")
         if plot:
-            from pcgen.plots import figure_for_kind
-
-            save_figure(figure_for_kind(real.kind, sets.real, {samples.stem: sets.fake}), plot)
+            save_figure(kind.figure(sets.real, {samples.stem: sets.fake}, 50), plot)
             out.print(f"figure: {plot}")
+            for name, figure in reports.get("figures", {}).items():
+                extra = plot.with_name(f"{plot.stem}-{name}{plot.suffix}")
+                save_figure(figure, extra)
+                out.print(f"figure: {extra}")
     except OSError as err:
         _report(err)
 

@@ -11,7 +11,7 @@ from rich.console import Console
 
 from pcgen.config import ConfigError, ResolvedConfig, load_config, parse_override
 from pcgen.data.store import read_pointclouds
-from pcgen.metrics.evaluate import MetricTable
+from pcgen.metrics.evaluate import MetricTable, clouds_per_row
 from pcgen.safe_io import make_new_dir, refuse_overwrite, save_figure, write_text
 from pcgen.train.data_prep import load_clouds
 from pcgen.train.runner import execute
@@ -68,8 +68,6 @@ def compare(
     show_progress: bool = True,
 ) -> tuple[Path, MetricTable]:
     """Train and evaluate each model with the same settings; write one table and one figure for all."""
-    from pcgen.plots import figure_for_kind
-
     console = console or Console(stderr=True)
     resolved = resolve_each(plugins, config, overrides, registry)  # validate all first
     first = resolved[0].run
@@ -91,10 +89,11 @@ def compare(
     assert table is not None
     write_text(out_dir / "metrics.md", table.to_markdown() + "\n", "metrics file")
     write_text(out_dir / "metrics.json", json.dumps(table.to_dict(), indent=2), "metrics file")
-    _, test = load_clouds(resolved[0], registry, progress=False).split(first.data.train_fraction, first.data.split_seed)
-    real = test.subset(slice(0, min(len(test), first.eval.num_jets)))
-    kind = registry.dataset(first.data.dataset).kind
-    save_figure(figure_for_kind(kind, real, fakes), out_dir / "distributions.png", bbox_inches="tight")
+    clouds = load_clouds(resolved[0], registry, progress=False)
+    train, test = clouds.split(first.data.train_fraction, first.data.split_seed)
+    real = test.subset(slice(0, clouds_per_row(first.eval.num_jets, len(test), len(train))))
+    figure = registry.kind_of(clouds).figure(real, fakes, 50)
+    save_figure(figure, out_dir / "distributions.png", bbox_inches="tight")
     console.print(table.to_rich(title="comparison (same data, split, seed, budget)"))
     console.print(f"comparison folder: {out_dir}")
     return out_dir, table

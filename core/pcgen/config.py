@@ -13,7 +13,7 @@ import tomllib
 from pathlib import Path
 from typing import Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
+from pydantic import BaseModel, ConfigDict, Field, SerializeAsAny, ValidationError, field_validator
 
 from pcgen.suggest import did_you_mean
 
@@ -42,19 +42,16 @@ class DetectorConfig(StrictModel):
 
 
 class DataConfig(StrictModel):
-    """Which data to train and evaluate on."""
+    """Which data to train and evaluate on: the settings every kind of data shares. A kind adds its own
+    (jets: jet type, pT window, detector) in a subclass, its :attr:`~pcgen.specs.KindSpec.data_config`."""
 
-    dataset: str = Field("pythia", description="Registered data set: 'pythia', 'jetnet' or 'file'.")
-    jet_type: Literal["g", "q", "t", "w", "z"] = Field("t", description="g, q (light quark), t, w or z jets.")
+    dataset: str = Field("pythia", description="Registered data set: 'pythia', 'jetnet', 'file', 'calo-photons', ...")
     num_particles: int = Field(
         30, ge=1, le=4096, description="Leading constituents kept per jet, or hits per shower (N)."
     )
-    num_jets: int = Field(10_000, ge=20, description="Jets to generate (pythia data set).")
+    num_jets: int = Field(10_000, ge=20, description="Clouds (jets, showers) to generate or read.")
     seed: int = Field(0, ge=0, description="Seed of the generated data set.")
     workers: int = Field(0, ge=0, description="Processes for generation; 0 = all cores.")
-    detector: DetectorConfig = Field(default_factory=DetectorConfig)
-    min_jet_pt: float = Field(800.0, ge=0, description="Measured jet pT window, lower edge (GeV).")
-    max_jet_pt: float = Field(1600.0, gt=0, description="Measured jet pT window, upper edge (GeV).")
     path: Path | None = Field(None, description="HDF5 file for dataset='file', or JetNet directory.")
     cache_dir: Path = Field(default_factory=default_cache_dir, description="Cache of generated data.")
     train_fraction: float = Field(0.7, gt=0, lt=1, description="Train share of the fixed split (JetNet: 0.7).")
@@ -68,6 +65,10 @@ class DataConfig(StrictModel):
     feature_spread: float | None = Field(
         None, gt=0, description="Standard deviation (standard scaling) or half-range (minmax) of the scaled features; "
         "None = the model's default.",
+    )
+    conditions: list[str] = Field(
+        default_factory=list, description="Conditions of the data's kind the model is trained on and samples from, "
+        "e.g. ['incident_energy'] (showers) or ['pt', 'mass'] (jets); [] = unconditional (the multiplicity only).",
     )
 
 
@@ -148,10 +149,10 @@ class EvalConfig(StrictModel):
 class RunConfig(StrictModel):
     """A whole run. ``model`` and ``recipe`` are validated against the plugin's classes by :func:`resolve`."""
 
-    plugin: str = Field("igapt", description="Model name as registered by a plugin.")
+    plugin: str = Field("", description="Model name as registered by a plugin (`pcgen models`); required.")
     run_dir: Path = Field(Path("runs"), description="Parent folder of run folders.")
     name: str | None = Field(None, description="Run folder name; default: '<plugin>-<timestamp>'.")
-    data: DataConfig = Field(default_factory=DataConfig)
+    data: SerializeAsAny[DataConfig] = Field(default_factory=DataConfig)
     train: TrainConfig = Field(default_factory=TrainConfig)
     eval: EvalConfig = Field(default_factory=EvalConfig)
     model: dict[str, Any] = Field(default_factory=dict)
@@ -266,8 +267,17 @@ class ResolvedConfig:
     what the user wrote: the user always wins.
     """
 
-    def __init__(self, run: RunConfig, model: BaseModel, recipe: BaseModel) -> None:
+    def __init__(self, run: RunConfig, model: BaseModel, recipe: BaseModel, *, spec: Any = None,
+                 recipe_spec: Any = None, dataset: Any = None, kind: Any = None) -> None:
         self.run, self.model, self.recipe = run, model, recipe
+        self.spec = spec
+        """The :class:`~pcgen.specs.ModelSpec` of ``run.plugin``, as resolution looked it up."""
+        self.recipe_spec = recipe_spec
+        """The :class:`~pcgen.specs.RecipeSpec` that trains the model."""
+        self.dataset = dataset
+        """The :class:`~pcgen.specs.DatasetSpec` of ``data.dataset``."""
+        self.kind = kind
+        """The data set's :class:`~pcgen.specs.KindSpec`; None when the data decide (a file)."""
 
     def to_dict(self) -> dict[str, Any]:
         """JSON/TOML-safe nested dict of every setting, defaults included."""
@@ -280,9 +290,12 @@ class ResolvedConfig:
 def resolve(raw: dict[str, Any], registry: Any) -> ResolvedConfig:
     """Validate a raw config dict against the core's sections and the plugin's own classes."""
     raw = _deep_copy(raw)
-    plugin = raw.get("plugin", RunConfig.model_fields["plugin"].default)
+    plugin = raw.get("plugin", "")
     if not isinstance(plugin, str):
         raise ConfigError(f"'plugin' must be a model name, got {plugin!r}")
+    if not plugin:
+        raise ConfigError("no model chosen: pass --plugin NAME (or set plugin = \"NAME\" in the config file); "
+                          f"installed models: {', '.join(sorted(registry.models)) or 'none'}")
     spec = registry.model(plugin)
     dataset = raw.get("data", {}).get("dataset", DataConfig.model_fields["dataset"].default)
     if isinstance(dataset, str) and dataset in registry.datasets:
@@ -290,22 +303,57 @@ def resolve(raw: dict[str, Any], registry: Any) -> ResolvedConfig:
     raw["train"] = {**spec.train_defaults, **raw.get("train", {})}
     raw["recipe"] = _merge_tables(spec.recipe_defaults, raw.get("recipe", {}))
     raw["train"] = map_retired_nonfinite_limit(raw["recipe"], raw["train"])
+    raw_data = raw.pop("data", {})
     run = validate_section(RunConfig, raw, "")
+    run.data = _data_section(raw_data, registry)
     model = validate_section(spec.config_class, run.model, "model")
-    recipe_class = registry.recipe(spec.recipe).config_class_for(spec, registry)
-    recipe = validate_section(recipe_class, run.recipe, "recipe")
-    if run.data.dataset not in registry.datasets:
-        raise ConfigError(
-            f"'data.dataset' = {run.data.dataset!r} is not a registered data set; "
-            f"allowed: {', '.join(sorted(registry.datasets))}"
-        )
+    recipe_spec = registry.recipe(spec.recipe)
+    recipe = validate_section(recipe_spec.config_class_for(spec, registry), run.recipe, "recipe")
     t = run.train
     if t.max_steps is None and t.epochs is None and not t.time_budget_minutes and not t.total_budget_minutes:
         raise ConfigError("set at least one of 'train.max_steps', 'train.epochs', 'train.time_budget_minutes', "
                           "'train.total_budget_minutes'")
-    if run.data.min_jet_pt >= run.data.max_jet_pt:
-        raise ConfigError("'data.min_jet_pt' must be below 'data.max_jet_pt'")
-    return ResolvedConfig(run, model, recipe)
+    _check_conditions(run.data, spec, registry)
+    return ResolvedConfig(run, model, recipe, spec=spec, recipe_spec=recipe_spec, dataset=registry.dataset(run.data.dataset),
+                          kind=registry.dataset_kind(run.data.dataset))
+
+
+def data_config_class(dataset: str, registry: Any) -> type[DataConfig]:
+    """The class of the ``[data]`` table of ``dataset``: its kind's, or the generic one."""
+    if dataset not in registry.datasets:
+        raise ConfigError(f"'data.dataset' = {dataset!r} is not a registered data set; "
+                          f"allowed: {', '.join(sorted(registry.datasets))}{did_you_mean(dataset, registry.datasets)}")
+    kind = registry.dataset_kind(dataset)
+    return kind.data_config if kind is not None and kind.data_config is not None else DataConfig
+
+
+def _data_section(raw: Any, registry: Any) -> DataConfig:
+    if not isinstance(raw, dict):
+        raise ConfigError(f"'data' must be a table, got {raw!r}")
+    dataset = raw.get("dataset", DataConfig.model_fields["dataset"].default)
+    if not isinstance(dataset, str):
+        raise ConfigError(f"'data.dataset' must be a data set's name, got {dataset!r}")
+    return validate_section(data_config_class(dataset, registry), raw, "data")
+
+
+def _check_conditions(data: DataConfig, spec: Any, registry: Any) -> None:
+    """Each of ``data.conditions`` is a condition of the data's kind that the model accepts."""
+    if not data.conditions:
+        return
+    kind = registry.dataset_kind(data.dataset)
+    if kind is not None:
+        offered = [c.name for c in kind.conditions if not c.multiplicity]
+        unknown = [c for c in data.conditions if c not in offered]
+        if unknown:
+            raise ConfigError(f"'data.conditions' names {', '.join(unknown)}, not a condition of {kind.noun}; "
+                              f"allowed: {', '.join(offered) or 'none'} (the multiplicity is always given)")
+    refused = [c for c in data.conditions if c not in spec.conditions and "*" not in spec.conditions]
+    if refused:
+        takes = f"it takes {', '.join(spec.conditions)}" if spec.conditions else "it is unconditional"
+        raise ConfigError(f"model {spec.name} cannot be conditioned on {', '.join(refused)} ({takes}); "
+                          "remove them from data.conditions or choose a conditional model (`pcgen models`)")
+    if len(set(data.conditions)) != len(data.conditions):
+        raise ConfigError(f"'data.conditions' lists a condition twice: {data.conditions}")
 
 
 RETIRED_NONFINITE_KEY = "max_nonfinite_steps"

@@ -13,10 +13,10 @@ from typing import TYPE_CHECKING, Any
 import pluggy
 
 if TYPE_CHECKING:
-    from pcgen.specs import DatasetSpec, MetricSpec, ModelSpec, RecipeSpec
+    from pcgen.specs import DatasetSpec, KindSpec, MetricSpec, ModelSpec, RecipeSpec
 
 PROJECT = "pcgen"
-CONTRACT_VERSION = "2.2"
+CONTRACT_VERSION = "2.3"
 """Version of this contract. A plugin whose ``PCGEN_CONTRACT`` has another major number is refused.
 
 2.0: models implement ``_sample`` (``sample`` is the core's checking template method), ``build``
@@ -27,7 +27,14 @@ overrode ``sample`` renames it ``_sample`` and declares ``"2.0"``.
 next_token_logits_at`` (the logits where a target is; its default selects from ``next_token_logits``).
 
 2.2 (adds): ``pcgen.nn.ParameterAverage``, ``pcgen.nn.warmed_up_decay`` and ``pcgen.nn.lerp_towards``
-(weight averages, as the adversarial recipe keeps of every generator); ``ModelSpec.feature_spread``."""
+(weight averages, as the adversarial recipe keeps of every generator); ``ModelSpec.feature_spread``.
+
+2.3 (adds): kinds of point cloud as registered specs (``KindSpec``, ``ConditionSpec``, the hook
+``pcgen_register_kinds``); conditions (``ModelSpec.conditions``, ``ANY_CONDITION``,
+``DataInfo.condition_names``: a conditional model receives ``cond = [n / N, preprocessed conditions...]``);
+``MetricSpec.options`` / ``uses_efps`` / ``needs_normalisation`` / ``jetnet_scale``; ``ModelConfig``
+(the base of plugin configs: unknown keys are errors) and the ``NoiseDrivenGenerator`` protocol (the
+contract's noise checks; without it, a statistical slot test checks equivariance)."""
 
 hookspec = pluggy.HookspecMarker(PROJECT)
 hookimpl = pluggy.HookimplMarker(PROJECT)
@@ -55,6 +62,12 @@ def pcgen_register_datasets() -> list[DatasetSpec]:
 @hookspec
 def pcgen_register_metrics() -> list[MetricSpec]:
     """Return evaluation metrics this plugin provides (the core registers its own the same way)."""
+
+
+@hookspec
+def pcgen_register_kinds() -> list[KindSpec]:
+    """Return kinds of point cloud this plugin provides (the core registers "jets" and "showers" the same way):
+    their features, conditions, observables, figure and data settings."""
 
 
 @hookspec

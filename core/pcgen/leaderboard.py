@@ -24,7 +24,8 @@ from typing import Any
 import numpy as np
 import torch
 
-from pcgen.config import DataConfig, EvalConfig
+from pcgen.config import EvalConfig
+from pcgen.data.jet_config import JetDataConfig
 from pcgen.data.pointclouds import PointClouds
 from pcgen.metrics.evaluate import (
     TRUTH_ROW,
@@ -113,7 +114,7 @@ def fresh_jets(recipe: dict[str, Any], seed: int, num: int, progress: bool = Tru
     if recipe.get("dataset", "pythia") != "pythia":
         raise LeaderboardError(f"the cards' data set is {recipe.get('dataset')!r}; the leaderboard makes fresh "
                                "real jets with Pythia only")
-    config = DataConfig.model_validate({**recipe, "seed": seed, "num_jets": num})
+    config = JetDataConfig.model_validate({**recipe, "seed": seed, "num_jets": num, "conditions": []})
     return load_pythia(config, progress=progress)
 
 
@@ -170,8 +171,9 @@ def rank(registry: Any, names: list[str] | None = None, n: int = 3000, seeds: in
     norm: EFPNormalisation = efp_normalisation(clouds.subset(slice(n, None)),
                                                f"the {slices * n} truth-slice jets of seed {data_seed}")
     config = EvalConfig(num_jets=n)
-    specs = select_specs(metrics_for_kind(registry, real.kind), config)
-    options = metric_options(config, norm)
+    kind = registry.kind_of(real)
+    specs = select_specs(metrics_for_kind(registry, kind.name), config)
+    options = metric_options(specs, config, norm)
     notes = [f"real: {n} fresh Pythia jets (seed {data_seed}, the cards' recipe); truth: the same vs "
              f"{len(truth_sets)} further disjoint slices of {n}; models: {seeds} sampling seeds each"]
     report(notes[0])
@@ -181,7 +183,7 @@ def rank(registry: Any, names: list[str] | None = None, n: int = 3000, seeds: in
         trained = load_pretrained(entry.weights.name, registry, device)
         for seed in range(seeds):
             begin = time.perf_counter()
-            fake = trained.generate(n, seed=seed, device=device)
+            fake = trained.generate(n, seed=seed, device=device, like=real if trained.conditional else None)
             entry.seconds += time.perf_counter() - begin
             entry.jets += n
             entry.values.append(metric_values(real, fake, specs, options))
@@ -196,7 +198,7 @@ def rank(registry: Any, names: list[str] | None = None, n: int = 3000, seeds: in
         columns=[s.name for s in specs],
         labels={s.name: s.label for s in specs if s.label},
         counts={TRUTH_ROW: (n, n), **{e.weights.name: (n, n) for e in entries}},
-        count_label=real.kind,
+        count_label=kind.noun,
         protocol={**protocol_description(config, n, norm), "rows": "mean ± std over sampling seeds (models) or "
                   "disjoint real slices (truth)", "data_seed": data_seed, "seeds": seeds},
     )

@@ -15,16 +15,23 @@ interface                   recipe                the model implements
 :class:`StagedModel`        ``staged``            ``part(stage)`` and ``_sample``
 ==========================  ====================  =====================================================
 
+Two more pieces of the plugin API live here: :class:`ModelConfig`, the base of a plugin's config class
+(unknown keys are errors), and :class:`NoiseDrivenGenerator`, the noise interface (``sample_noise`` and
+``forward_from_noise``) through which the model contract checks masking and permutation equivariance
+exactly.
+
 This module imports nothing of :mod:`pcgen.train`; the recipes import it.
 """
 
 from __future__ import annotations
 
 from abc import ABC, abstractmethod
+from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import Any, ClassVar
+from typing import Any, ClassVar, Protocol, runtime_checkable
 
 import torch
+from pydantic import BaseModel, ConfigDict
 from torch import Tensor, nn
 
 from pcgen.nn.averaging import ParameterAverage
@@ -32,6 +39,51 @@ from pcgen.nn.averaging import ParameterAverage
 IGNORE = -100
 """Target of token positions that predict nothing (padding after the stop token), for
 :class:`AutoregressiveModel`."""
+
+
+class ModelConfig(BaseModel):
+    """Base of a plugin's config class (``ModelSpec.config_class``): a pydantic model whose unknown keys are
+    errors and whose values are checked on assignment too, as in the core's own config sections.
+
+    Subclass it and declare typed, constrained and described fields with the paper's defaults::
+
+        class MyConfig(ModelConfig):
+            hidden: int = Field(128, ge=1, description="Per-particle width.")
+
+    A misspelt key in the ``[model]`` table (or ``--set model.hiden=64``) is then reported with its name
+    instead of being ignored. A subclass that sets ``model_config`` of its own keeps these settings unless
+    it overrides them (pydantic merges the two).
+    """
+
+    model_config = ConfigDict(extra="forbid", validate_assignment=True)
+
+
+@runtime_checkable
+class NoiseDrivenGenerator(Protocol):
+    """The noise interface: a generator whose randomness all comes from noise it draws in one place.
+
+    Implement both methods on the model itself or on an :class:`AdversarialModel`'s generator (or the
+    generator of a :class:`StagedModel`'s adversarial part); ``isinstance(obj, NoiseDrivenGenerator)``
+    then holds. Through it the model contract checks exactly that the noise of padded particles never
+    reaches a real one and that permuting the particles' noise (with the mask) permutes the generated
+    particles the same way. A model that claims ``ModelSpec.permutation_equivariant`` without it is only
+    checked statistically (the distribution of generated particles must not depend on their slot).
+
+    The noise is a sequence whose first element is the per-particle noise ``(B, N, P)``; any further
+    elements are per-cloud noise (e.g. ``(B, L)`` latent vectors), which a permutation leaves alone.
+    :func:`pcgen.nn.particle_and_global_noise` draws the usual pair. Per-particle noise that a sampler
+    draws at every step belongs in :meth:`sample_noise` too, so that it follows its particle.
+    """
+
+    def sample_noise(self, mask: Tensor) -> Sequence[Tensor]:
+        """Noise for clouds shaped like the bool ``mask`` ``(B, N)``, from torch's global RNG: per-particle
+        noise ``(B, N, P)`` first, then per-cloud noise, on the generator's device."""
+        ...
+
+    def forward_from_noise(self, noise: Sequence[Tensor], mask: Tensor, cond: Tensor) -> Tensor:
+        """Clouds ``(B, N, F)`` from ``noise`` (as :meth:`sample_noise` returns it), ``mask`` ``(B, N)`` and
+        ``cond`` ``(B, C)``; real particles must not depend on the noise of padded ones."""
+        ...
 
 
 @dataclass

@@ -7,7 +7,6 @@ Figures are built with the Agg canvas (no display, no pyplot state): save them w
 from __future__ import annotations
 
 import itertools
-from collections.abc import Callable
 from dataclasses import dataclass
 
 import numpy as np
@@ -221,20 +220,6 @@ def shower_distribution_figure(real: PointClouds, fakes: dict[str, PointClouds],
                       real_profile.edges, panel)
     fig.axes[0].legend(loc="best", frameon=False)
     return fig
-
-
-FIGURES: dict[str, Callable[[PointClouds, dict[str, PointClouds], int], Figure]] = {
-    "jets": distribution_figure,
-    "showers": shower_distribution_figure,
-}
-"""The distribution figure of each kind of point cloud."""
-
-
-def figure_for_kind(kind: str, real: PointClouds, fakes: dict[str, PointClouds], bins: int = 50) -> Figure:
-    """The distribution figure of ``kind`` (``"jets"`` or ``"showers"``)."""
-    if kind not in FIGURES:
-        raise ValueError(f"no distribution figure for kind {kind!r}; allowed kinds: {sorted(FIGURES)}")
-    return FIGURES[kind](real, fakes, bins)
 
 
 LEADERBOARD_PANELS = (

@@ -31,7 +31,8 @@ import pluggy
 
 from pcgen import hookspecs
 from pcgen.hookspecs import CONTRACT_VERSION, PROJECT
-from pcgen.specs import DatasetSpec, MetricSpec, ModelSpec, RecipeSpec
+from pcgen.data.pointclouds import PointClouds
+from pcgen.specs import DatasetSpec, KindSpec, MetricSpec, ModelSpec, RecipeSpec
 from pcgen.suggest import did_you_mean
 
 ENTRY_POINT_GROUP = "pcgen.plugins"
@@ -43,6 +44,7 @@ REGISTRATION_HOOKS: dict[str, tuple[str, type]] = {
     "pcgen_register_datasets": ("data set", DatasetSpec),
     "pcgen_register_metrics": ("metric", MetricSpec),
     "pcgen_register_recipes": ("recipe", RecipeSpec),
+    "pcgen_register_kinds": ("kind", KindSpec),
 }
 """Each registration hook, the kind of thing it registers and the spec type it must return."""
 
@@ -99,6 +101,7 @@ class Registry:
     datasets: dict[str, DatasetSpec]
     metrics: dict[str, MetricSpec]
     recipes: dict[str, RecipeSpec]
+    kinds: dict[str, KindSpec] = field(default_factory=dict)
     model_owners: dict[str, str] = field(default_factory=dict)
     """Model name -> name of the plugin that registered it."""
     catalogue: dict[str, dict[str, Any]] = field(default_factory=dict)
@@ -158,6 +161,32 @@ class Registry:
             raise PluginError(f"unknown data set '{name}'; registered: {', '.join(sorted(self.datasets))}."
                               f"{did_you_mean(name, self.datasets)}")
         return self.datasets[name]
+
+    def kind(self, name: str) -> KindSpec:
+        """The kind of point cloud called ``name``, or a :class:`PluginError` listing the registered ones."""
+        if name not in self.kinds:
+            raise PluginError(f"unknown kind of point cloud '{name}'; registered: {', '.join(sorted(self.kinds))}."
+                              f"{did_you_mean(name, self.kinds)}")
+        return self.kinds[name]
+
+    def kind_of(self, clouds: PointClouds) -> KindSpec:
+        """The kind of ``clouds``: the one they declare (``meta["kind"]``), else the registered kind whose
+        leading features they have (the longest such list wins)."""
+        declared = clouds.meta.get("kind")
+        if declared:
+            return self.kind(str(declared))
+        names = tuple(clouds.feature_names)
+        matches = [k for k in self.kinds.values() if names[: len(k.feature_names)] == k.feature_names]
+        if not matches:
+            known = "; ".join(f"{k.name}: ({', '.join(k.feature_names)})" for k in self.kinds.values())
+            raise PluginError(f"clouds with features ({', '.join(names)}) are of no registered kind ({known}); "
+                              "name their kind in the file's meta (meta['kind']) or register a KindSpec for them")
+        return max(matches, key=lambda k: len(k.feature_names))
+
+    def dataset_kind(self, name: str) -> KindSpec | None:
+        """The kind of data set ``name``'s clouds, None when only the data decide (a file)."""
+        kind = self.dataset(name).kind
+        return self.kind(kind) if kind else None
 
     def recipe(self, name: str) -> RecipeSpec:
         if name not in self.recipes:
@@ -365,6 +394,7 @@ def load_registry(
         datasets=tables["data set"],
         metrics=tables["metric"],
         recipes=tables["recipe"],
+        kinds=tables["kind"],
         model_owners=model_owners,
         catalogue=catalogue,
         conflicts=conflicts,

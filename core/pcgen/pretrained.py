@@ -1,7 +1,8 @@
 """Trained weights that ship: safetensors files with a model card, exported from runs and loaded by name.
 
 A weights file holds the model's tensors (``model.<key>``), the feature scaler's (``scaler.<key>``)
-and the multiplicity histogram (``multiplicity.counts``); its safetensors metadata holds the run
+the multiplicity histogram (``multiplicity.counts``) and, for a conditional model, the conditions'
+preprocessing (``conditions.<key>``); its safetensors metadata holds the run
 configuration and the data shape, so nothing but tensors and strings is ever read (no pickle).
 The *model card* (JSON, same stem) records the config, the data recipe and its fingerprint, the
 hardware, the training time and the metrics with their truth row. Plugins list their weights in
@@ -68,8 +69,8 @@ def export_pretrained(checkpoint: Path, weights_path: Path, card: dict[str, Any]
         raise NonFiniteError(f"checkpoint {checkpoint} holds non-finite weights (e.g. {bad[0]}); nothing exported")
     tensors: dict[str, torch.Tensor] = {f"model.{k}": v.detach().cpu().contiguous() for k, v in payload["model"].items()}
     strings: dict[str, str] = {}
-    for part in ("scaler", "multiplicity"):
-        for key, value in payload[part].items():
+    for part in ("scaler", "multiplicity", "conditions"):
+        for key, value in payload.get(part, {}).items():
             if isinstance(value, torch.Tensor):
                 tensors[f"{part}.{key}"] = value.detach().cpu().contiguous()
             else:
@@ -161,12 +162,13 @@ def load_weights_file(path: Path, registry: Any, device: str | torch.device = "c
         if metadata.get("format") != WEIGHTS_FORMAT:
             raise CheckpointError(f"{path} is not a pcgen weights file (format {WEIGHTS_FORMAT})")
         tensors = {key: handle.get_tensor(key) for key in handle.keys()}  # noqa: SIM118 - safe_open has no __iter__
-    parts: dict[str, dict[str, Any]] = {"model": {}, "scaler": {}, "multiplicity": {}}
+    parts: dict[str, dict[str, Any]] = {"model": {}, "scaler": {}, "multiplicity": {}, "conditions": {}}
     for key, value in [*tensors.items(), *json.loads(metadata["strings"]).items()]:
         part, _, inner = key.partition(".")
         parts[part][inner] = value
     return trained_from_parts(json.loads(metadata["config"]), json.loads(metadata["data_info"]), parts["model"],
-                              parts["scaler"], parts["multiplicity"], registry, device, overrides)
+                              parts["scaler"], parts["multiplicity"], registry, device, overrides,
+                              parts["conditions"] or None)
 
 
 def load_pretrained(name: str, registry: Any, device: str | torch.device = "cpu",

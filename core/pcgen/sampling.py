@@ -12,12 +12,12 @@ from typing import Any
 import numpy as np
 import torch
 
-from pcgen.data.jetfeatures import RELATIVE_JET_GLOBALS, jet_features_gev, relative_jet_features
+from pcgen.data.conditions import ConditionError, ConditionModel, condition_values
 from pcgen.data.multiplicity import MultiplicitySampler, jet_condition, mask_for
-from pcgen.data.pointclouds import JET_GLOBALS, PointClouds, sort_key, sort_particles
+from pcgen.data.pointclouds import PointClouds, sort_key, sort_particles
 from pcgen.data.preprocessing import FeatureScaler
 from pcgen.models import GenerativeModel
-from pcgen.specs import DataInfo, ModelSpec
+from pcgen.specs import DataInfo, KindSpec, ModelSpec
 from pcgen.train.checkpoint import load_checkpoint
 from pcgen.train.cpu_memory import keep_freed_memory
 from pcgen.train.nonfinite import NonFiniteError, check_finite_clouds, nonfinite_tensors
@@ -42,15 +42,64 @@ class TrainedModel:
     multiplicity: MultiplicitySampler
     data_info: DataInfo
     config: dict[str, Any]
+    kind: KindSpec
+    conditions: ConditionModel | None = None
+    """The preprocessing of the conditions of a conditional model; None: unconditional."""
+
+    @property
+    def conditional(self) -> bool:
+        """Whether the model takes conditions beyond the multiplicity."""
+        return self.conditions is not None
+
+    def _given(self, num: int, like: PointClouds | None, conditions: dict[str, np.ndarray] | None,
+               ) -> tuple[int, np.ndarray | None, torch.Tensor | None]:
+        """``(num, condition values (num, C) or None, multiplicities or None)`` of a request."""
+        if like is not None:
+            values = condition_values(like, self.kind, self.conditions.names, "the conditioning clouds") \
+                if self.conditions is not None else None
+            return len(like), values, torch.from_numpy(np.minimum(like.multiplicity, self.data_info.max_particles))
+        if not conditions:
+            return num, None, None
+        counts = None
+        names = {c.name: c for c in self.kind.conditions}
+        unknown = [n for n in conditions if n not in names]
+        if unknown:
+            raise ConditionError(f"{self.kind.noun} have no condition {', '.join(unknown)}; theirs: {', '.join(names)}")
+        wanted = self.conditions.names if self.conditions is not None else ()
+        ignored = [n for n in conditions if n not in wanted and not names[n].multiplicity]
+        if ignored:
+            takes = ", ".join(wanted) if wanted else "none but the multiplicity"
+            raise ConditionError(f"{self.spec.name} was not trained on {', '.join(ignored)} (its conditions: {takes})")
+        for name, spec in names.items():
+            if spec.multiplicity and name in conditions:
+                counts = torch.tensor(np.broadcast_to(np.asarray(conditions[name], np.float64), (num,))).round().long()
+                if (counts < 1).any() or (counts > self.data_info.max_particles).any():
+                    raise ConditionError(f"the {name} must be between 1 and {self.data_info.max_particles} (the "
+                                         f"model's N), got {int(counts.min())}-{int(counts.max())}")
+        missing = [n for n in wanted if n not in conditions]
+        if missing:
+            raise ConditionError(f"{self.spec.name} is conditioned on {', '.join(wanted)}; give every one "
+                                 f"(missing: {', '.join(missing)}), or none to draw them from the training set")
+        values = np.stack([np.broadcast_to(np.asarray(conditions[n], np.float64), (num,)) for n in wanted], 1) \
+            if wanted else None
+        return num, values, counts
 
     @torch.inference_mode()
     def generate(
         self, num: int, batch_size: int | None = None, seed: int = 0, device: str | torch.device = "cpu",
         progress: Any = None, variant: str | None = None, multiplicity: str = "auto",
-        precision: str = "32", compile: bool = False,
+        precision: str = "32", compile: bool = False, like: PointClouds | None = None,
+        conditions: dict[str, np.ndarray] | None = None,
     ) -> PointClouds:
         """``num`` clouds in physical units (under ``torch.inference_mode``: no autograd bookkeeping),
         each sorted as real files are (jets by pt_rel, showers by E, highest first; padding last).
+
+        ``like``: clouds whose multiplicities and conditions the generated ones take, one each (``num``
+        is then ``len(like)``). ``conditions``: ``{name: value or (num,) values}`` in the conditions'
+        units; a conditional model needs all of its own (a multiplicity condition such as
+        ``num_particles`` is optional: without it multiplicities are drawn from training clouds with
+        the nearest conditions). A conditional model given neither draws (conditions, multiplicity)
+        pairs of its training set. The conditions are recorded in the clouds' globals.
 
         ``variant`` picks one of the model's sampling variants (``model.variants``; None = default).
         ``multiplicity``: ``"data"`` draws multiplicities from the training distribution, ``"model"``
@@ -66,7 +115,8 @@ class TrainedModel:
         own = self.model.draws_multiplicity
         if multiplicity == "model" and not own:
             raise ValueError(f"{self.spec.name} does not draw its own multiplicities; use multiplicity='data'")
-        use_model = own and multiplicity != "data"
+        num, values, counts = self._given(num, like, conditions)
+        use_model = own and multiplicity != "data" and counts is None and values is None
         was_training, previous = self.model.training, self.model.variant
         self.model.select_variant(variant)
         self.model.eval().to(device)
@@ -79,7 +129,12 @@ class TrainedModel:
         chunks, masks = [], []
         batch = batch_size or largest_batch(device, num, n_max)
         with seeded(seed), autocast(device, precision):
-            counts = None if use_model else self.multiplicity.sample(num)
+            if self.conditions is not None and values is None:
+                values, drawn = self.conditions.draw(num)
+                counts = drawn if counts is None else counts
+            if counts is None and not use_model:
+                counts = self.conditions.multiplicities_for(values) if self.conditions is not None \
+                    else self.multiplicity.sample(num)
             start = 0
             while start < num:
                 size = min(batch, num - start)
@@ -89,7 +144,7 @@ class TrainedModel:
                         mask = mask.bool()
                     else:
                         mask = mask_for(counts[start : start + size], n_max).to(device)  # type: ignore[index]
-                        x = self.model.sample(mask, jet_condition(mask))
+                        x = self.model.sample(mask, self._condition(mask, values, start))
                 except torch.OutOfMemoryError:
                     if batch_size is not None or batch == 1:
                         raise
@@ -106,8 +161,9 @@ class TrainedModel:
         points, mask = np.concatenate(chunks), np.concatenate(masks)
         check_finite_clouds(points, mask, f"clouds generated by {self.spec.name}",
                             "the model has diverged (check its training losses) or sample from an earlier checkpoint")
-        points, mask = sort_particles(points, mask, sort_key(self.data_info.kind, tuple(self.data_info.feature_names)))
-        cloud_globals, global_names = generated_globals(self.data_info.kind, points, mask)
+        points, mask = sort_particles(points, mask, sort_key(self.kind.sort_feature, tuple(self.data_info.feature_names)))
+        given = dict(zip(self.conditions.names, values.T, strict=True)) if self.conditions is not None else {}
+        cloud_globals, global_names = self.kind.generated_globals(points, mask, given)
         return PointClouds(
             points=points.astype(np.float32),
             mask=mask,
@@ -115,8 +171,15 @@ class TrainedModel:
             globals=cloud_globals,
             global_names=global_names,
             meta={"source": "generated", "model": self.spec.name, "variant": variant or self.model.variants[0],
-                  "kind": self.data_info.kind, "multiplicity": "model" if use_model else "data"},
+                  "kind": self.kind.name, "multiplicity": "model" if use_model else "data",
+                  "conditions": list(given)},
         )
+
+    def _condition(self, mask: torch.Tensor, values: np.ndarray | None, start: int) -> torch.Tensor:
+        """The model's ``cond`` of the clouds ``start:start + len(mask)``."""
+        if self.conditions is None or values is None:
+            return jet_condition(mask)
+        return self.conditions.model_condition(mask, values[start : start + len(mask)])
 
 
 CPU_PASS_PARTICLES = 4096
@@ -133,28 +196,6 @@ def largest_batch(device: torch.device, num: int, max_particles: int = 30) -> in
     return max(1, min(num, CPU_PASS_PARTICLES // max(1, max_particles)))
 
 
-def generated_globals(
-    kind: str, points: np.ndarray, mask: np.ndarray, jet_axis: tuple[np.ndarray, np.ndarray] | None = None,
-) -> tuple[np.ndarray, tuple[str, ...]]:
-    """Per-cloud quantities of generated clouds and their names.
-
-    Jets: with ``jet_axis`` = (pT in GeV, eta) of the jets the particles are relative to, (pt, eta,
-    mass, num_particles) in GeV under the names real files use; without it (a model generating
-    relative coordinates does not know the jet's pT) the relative quantities
-    :data:`~pcgen.data.jetfeatures.RELATIVE_JET_GLOBALS` (jet_pt_rel, jet_eta_rel, mass_over_pt,
-    num_particles). Showers: (incident energy, hits), the incident energy NaN (an unconditional
-    model does not know it).
-    """
-    if kind == "showers":
-        from pcgen.data.calo import SHOWER_GLOBALS
-
-        hits = mask.sum(axis=1).astype(np.float32)
-        return np.stack([np.full_like(hits, np.nan), hits], axis=1), SHOWER_GLOBALS
-    if jet_axis is not None:
-        return jet_features_gev(points, mask, *jet_axis), JET_GLOBALS
-    return relative_jet_features(points, mask), RELATIVE_JET_GLOBALS
-
-
 def load_trained(
     checkpoint: Path, registry: Any, device: str | torch.device = "cpu", overrides: list[str] | None = None
 ) -> TrainedModel:
@@ -169,13 +210,14 @@ def load_trained(
         raise NonFiniteError(f"checkpoint {checkpoint} holds non-finite weights ({len(bad)} of {len(payload['model'])} "
                              f"tensors, e.g. {bad[0]}); the training diverged, sample from an earlier checkpoint")
     return trained_from_parts(json.loads(payload["config"]), json.loads(payload["data_info"]), payload["model"],
-                              payload["scaler"], payload["multiplicity"], registry, device, overrides)
+                              payload["scaler"], payload["multiplicity"], registry, device, overrides,
+                              payload.get("conditions"))
 
 
 def trained_from_parts(
     raw_config: dict[str, Any], data_info: dict[str, Any], model_state: dict[str, torch.Tensor],
     scaler_state: dict[str, Any], multiplicity_state: dict[str, Any], registry: Any, device: str | torch.device = "cpu",
-    overrides: list[str] | None = None,
+    overrides: list[str] | None = None, conditions_state: dict[str, Any] | None = None,
 ) -> TrainedModel:
     """A :class:`TrainedModel` from what a checkpoint or a pretrained-weights file holds.
 
@@ -189,8 +231,9 @@ def trained_from_parts(
             raise ConfigError(f"--set {text!r}: only model.* settings can change at sampling time")
     raw_config = apply_overrides(raw_config, list(overrides or []))
     resolved = resolve(raw_config, registry)
-    spec = registry.model(resolved.run.plugin)
-    info = DataInfo(**{**data_info, "feature_names": tuple(data_info["feature_names"])})
+    spec = resolved.spec
+    info = DataInfo(**{**data_info, "feature_names": tuple(data_info["feature_names"]),
+                       "condition_names": tuple(data_info.get("condition_names", ()))})
     model = registry.build_model(spec, resolved.model, info)
     try:
         model.load_state_dict(model_state)
@@ -204,4 +247,6 @@ def trained_from_parts(
         multiplicity=MultiplicitySampler.from_state_dict(multiplicity_state),
         data_info=info,
         config=raw_config,
+        kind=registry.kind(info.kind),
+        conditions=ConditionModel.from_state_dict(conditions_state) if conditions_state else None,
     )

@@ -9,8 +9,16 @@ from typing import TYPE_CHECKING, Any
 from pydantic import BaseModel
 
 if TYPE_CHECKING:
+    import numpy as np
+    from matplotlib.figure import Figure
+
+    from pcgen.data.observables import Profile
     from pcgen.data.pointclouds import PointClouds
     from pcgen.models import GenerativeModel
+
+
+ANY_CONDITION = "*"
+"""``ModelSpec.conditions`` entry of a model whose networks take any conditions (sized by ``cond_dim``)."""
 
 
 @dataclass(frozen=True)
@@ -22,9 +30,11 @@ class DataInfo:
     feature_names: tuple[str, ...]
     """Per-particle features, e.g. ``("eta_rel", "phi_rel", "pt_rel")``."""
     cond_dim: int = 1
-    """Width of the per-cloud condition vector (the multiplicity n / N)."""
+    """Width of the per-cloud condition vector: the multiplicity n / N, then one column per condition."""
     kind: str = "jets"
-    """What the clouds are: ``"jets"`` (eta_rel, phi_rel, pt_rel) or ``"showers"`` (x, y, z, E hits)."""
+    """The registered :class:`KindSpec` the clouds are (``"jets"``, ``"showers"``, a plugin's kind)."""
+    condition_names: tuple[str, ...] = ()
+    """The kind's conditions the model is trained on, in the order of ``cond[:, 1:]`` (preprocessed)."""
 
     @property
     def num_features(self) -> int:
@@ -109,6 +119,11 @@ class ModelSpec:
     """Whether the critic's score ignores particle order (checked by contract tests)."""
     pretrained: tuple[PretrainedWeights, ...] = ()
     """Trained weights of this model that ``pcgen sample --pretrained`` can load (see :mod:`pcgen.pretrained`)."""
+    conditions: tuple[str, ...] = ()
+    """Conditions (names of a kind's :class:`ConditionSpec`) the model can be trained on with
+    ``data.conditions``, beyond the multiplicity every model receives: they arrive preprocessed as
+    ``cond[:, 1:]``. ``("*",)`` (:data:`ANY_CONDITION`): any number of any kind's conditions (networks
+    sized by ``DataInfo.cond_dim``); ``()``: unconditional only."""
 
 
 @dataclass(frozen=True)
@@ -119,7 +134,8 @@ class DatasetSpec:
     load: Callable[..., PointClouds]
     description: str = ""
     kind: str = "jets"
-    """``"jets"`` or ``"showers"``: which metrics and plots apply."""
+    """The registered kind of its clouds (which metrics, plots and data settings apply); ``""`` when
+    only the data decide (a file's own ``meta["kind"]`` or its features)."""
     config_defaults: dict[str, Any] = field(default_factory=dict)
     """Run settings this data set needs, under the user's (e.g. ``{"data": {"num_particles": 1700}}``
     for showers); tables ``data``, ``train`` and ``eval``."""
@@ -136,6 +152,7 @@ class MetricSpec:
     name: str
     factory: Callable[..., Any]
     kind: str = "jets"
+    """The registered kind of clouds the metric compares."""
     description: str = ""
     scale: float = 1.0
     """Factor the value is multiplied by for tables (e.g. 1e3 for W1 in units of 1e-3)."""
@@ -143,6 +160,15 @@ class MetricSpec:
     """Cheap enough to be computed at every in-training evaluation (when ``eval.during_training`` is unset)."""
     label: str = ""
     """Column title in tables (default: the upper-cased name)."""
+    options: Callable[[Any, Any], dict[str, Any]] | None = None
+    """``options(eval_config, efp_normalisation)`` -> keywords of ``factory`` for an evaluation (bootstrap
+    batches, a protocol); None: the factory's defaults."""
+    uses_efps: bool = False
+    """Computed on EFPs: skipped with ``eval.efp = false``; its table records the FPD/KPD protocol."""
+    needs_normalisation: bool = False
+    """Takes the evaluation's fixed EFP normalisation (``normalisation=``) under pcgen's protocol."""
+    jetnet_scale: float | None = None
+    """Display scale under jetnet's protocol, where it differs from :attr:`scale` (KPD: 1e6)."""
 
 
 @dataclass(frozen=True)
@@ -161,3 +187,70 @@ class RecipeSpec:
     def config_class_for(self, model: ModelSpec, registry: Any) -> type[BaseModel]:
         """The class that validates the ``[recipe]`` table of a run training ``model``."""
         return self.configure(model, registry) if self.configure is not None else self.config_class
+
+
+@dataclass(frozen=True)
+class ConditionSpec:
+    """A per-cloud quantity a kind of clouds can be conditioned on (a jet's pT, a shower's incident energy).
+
+    ``values(clouds)`` returns it for every cloud in ``unit`` (NaN where the clouds do not know it).
+    A multiplicity condition is the clouds' number of points: it is always given, through the mask.
+    """
+
+    name: str
+    """Name on the command line and in configs (``--condition incident_energy=50GeV``)."""
+    unit: str
+    """Unit of ``values`` ("GeV", "MeV", "" for a count); the command line converts other energy units."""
+    values: Callable[[PointClouds], np.ndarray]
+    description: str = ""
+    log: bool = False
+    """Preprocess as ``log(value)`` before standardising (energies spanning decades)."""
+    multiplicity: bool = False
+    """The number of points per cloud (given by the mask, never part of ``cond[:, 1:]``)."""
+
+
+@dataclass(frozen=True)
+class KindSpec:
+    """A kind of point cloud (jets, calorimeter showers, ...): what its points are and how it is evaluated.
+
+    The core asks the kind, never a kind's name, for everything that differs between kinds: the
+    per-point features its metrics read, how clouds are sorted, their per-cloud observables and
+    profiles, the distribution figure, the quantities recorded with generated clouds, the conditions,
+    and the ``[data]`` settings its data sets take.
+    """
+
+    name: str
+    """Registered name (``DatasetSpec.kind``, ``MetricSpec.kind``, files' ``meta["kind"]``)."""
+    noun: str
+    """What one counts ("jets", "showers"): table headers and messages."""
+    feature_names: tuple[str, ...]
+    """The leading per-point features every cloud of this kind has (its metrics and figures read them);
+    a file that does not declare its kind is recognised by them."""
+    observables: Callable[[PointClouds], dict[str, np.ndarray]]
+    """One value per cloud for each observable (TensorBoard histograms)."""
+    figure: Callable[[PointClouds, dict[str, PointClouds], int], Figure]
+    """``figure(real, {name: generated}, bins)``: the distribution figure of real and generated clouds."""
+    generated_globals: Callable[[np.ndarray, np.ndarray, dict[str, np.ndarray]], tuple[np.ndarray, tuple[str, ...]]]
+    """``(points, mask, conditions)`` of generated clouds -> per-cloud quantities and their names (a
+    condition given to the model is recorded under its name)."""
+    description: str = ""
+    sort_feature: str | None = None
+    """The feature clouds are sorted by, highest first; None: kept in order."""
+    conditions: tuple[ConditionSpec, ...] = ()
+    data_config: type[BaseModel] | None = None
+    """The ``[data]`` settings of this kind's data sets: a subclass of :class:`pcgen.config.DataConfig`
+    (None: the generic one)."""
+    profiles: Callable[[PointClouds, PointClouds], dict[str, Profile]] | None = None
+    """``profiles(clouds, reference)``: weighted histograms binned as ``reference`` is (e.g. the energy
+    per calorimeter layer); None: the kind has none."""
+    reports: Callable[[PointClouds, PointClouds], dict[str, Any]] | None = None
+    """``reports(real, generated)`` -> extra results of an evaluation: ``{"tables": {name: markdown},
+    "json": {name: data}, "figures": {name: Figure}}`` (e.g. showers per incident-energy bin); None: none."""
+
+    def condition(self, name: str) -> ConditionSpec:
+        """The condition called ``name``, or a ``ValueError`` listing this kind's conditions."""
+        for spec in self.conditions:
+            if spec.name == name:
+                return spec
+        known = ", ".join(c.name for c in self.conditions) or "none"
+        raise ValueError(f"{self.noun} have no condition {name!r}; their conditions: {known}")

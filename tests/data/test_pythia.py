@@ -12,7 +12,8 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from pcgen.config import DataConfig, DetectorConfig
+from pcgen.config import DetectorConfig
+from pcgen.data.jet_config import JetDataConfig
 from pcgen.data import pythia
 from pcgen.data.pointclouds import PointClouds
 from pcgen.data.pythia import (
@@ -30,13 +31,13 @@ from pcgen.data.store import DataError, read_pointclouds
 SHARD = 20
 
 
-def top_config(tmp: Path, **changes: object) -> DataConfig:
+def top_config(tmp: Path, **changes: object) -> JetDataConfig:
     settings = {"jet_type": "t", "num_particles": 30, "num_jets": 40, "seed": 7, "workers": 1, "cache_dir": tmp}
-    return DataConfig(**{**settings, **changes})
+    return JetDataConfig(**{**settings, **changes})
 
 
 @pytest.fixture(scope="module")
-def one_worker(tmp_path_factory: pytest.TempPathFactory) -> tuple[DataConfig, Path]:
+def one_worker(tmp_path_factory: pytest.TempPathFactory) -> tuple[JetDataConfig, Path]:
     """40 top jets in two shards, made in this process."""
     tmp = tmp_path_factory.mktemp("one")
     config = top_config(tmp)
@@ -52,7 +53,7 @@ def two_workers(tmp_path_factory: pytest.TempPathFactory) -> Path:
 
 
 @pytest.fixture(scope="module")
-def jets(one_worker: tuple[DataConfig, Path]) -> PointClouds:
+def jets(one_worker: tuple[JetDataConfig, Path]) -> PointClouds:
     return read_pointclouds(one_worker[1])
 
 
@@ -94,7 +95,7 @@ def test_jets_are_in_the_window_and_look_like_tops(jets: PointClouds) -> None:
 
 
 @pytest.mark.slow
-def test_same_seed_same_bits_regardless_of_workers(one_worker: tuple[DataConfig, Path], two_workers: Path) -> None:
+def test_same_seed_same_bits_regardless_of_workers(one_worker: tuple[JetDataConfig, Path], two_workers: Path) -> None:
     a, b = read_pointclouds(one_worker[1]), read_pointclouds(two_workers)
     np.testing.assert_array_equal(a.points, b.points)
     np.testing.assert_array_equal(a.mask, b.mask)
@@ -104,7 +105,7 @@ def test_same_seed_same_bits_regardless_of_workers(one_worker: tuple[DataConfig,
 
 @pytest.mark.slow
 def test_resume_from_shards_without_pythia(
-    one_worker: tuple[DataConfig, Path], monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+    one_worker: tuple[JetDataConfig, Path], monkeypatch: pytest.MonkeyPatch, tmp_path: Path
 ) -> None:
     config, out = one_worker
     copy = tmp_path / "top.h5"
@@ -121,7 +122,7 @@ def test_resume_from_shards_without_pythia(
 
 @pytest.mark.slow
 def test_only_missing_or_broken_shards_are_redone(
-    one_worker: tuple[DataConfig, Path], monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+    one_worker: tuple[JetDataConfig, Path], monkeypatch: pytest.MonkeyPatch, tmp_path: Path
 ) -> None:
     config, out = one_worker
     copy = tmp_path / "top.h5"
@@ -142,7 +143,7 @@ def test_only_missing_or_broken_shards_are_redone(
 
 @pytest.mark.slow
 def test_some_shards_give_the_folder_then_the_merged_file(
-    one_worker: tuple[DataConfig, Path], monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+    one_worker: tuple[JetDataConfig, Path], monkeypatch: pytest.MonkeyPatch, tmp_path: Path
 ) -> None:
     config, out = one_worker
     copy = tmp_path / "top.h5"
@@ -172,7 +173,7 @@ def test_detector_step_reduces_multiplicity(tmp_path: Path) -> None:
 
 
 @pytest.mark.slow
-def test_different_seed_different_jets(one_worker: tuple[DataConfig, Path], jets: PointClouds) -> None:
+def test_different_seed_different_jets(one_worker: tuple[JetDataConfig, Path], jets: PointClouds) -> None:
     config, _ = one_worker
     other = generate_shard(GenSettings.from_config(config.model_copy(update={"seed": 8}), shard_size=3), 0)
     assert not np.array_equal(other.globals, jets.globals[:3])
@@ -207,8 +208,11 @@ def test_cached_path_encodes_every_setting(tmp_path: Path) -> None:
 
 
 def test_bad_pt_window_is_refused(tmp_path: Path) -> None:
+    with pytest.raises(ValueError, match="min_jet_pt"):
+        top_config(tmp_path, min_jet_pt=1600.0, max_jet_pt=900.0)
+    unchecked = top_config(tmp_path).model_copy(update={"min_jet_pt": 1600.0, "max_jet_pt": 900.0})
     with pytest.raises(DataError, match="min_jet_pt"):
-        GenSettings.from_config(top_config(tmp_path, min_jet_pt=1600.0, max_jet_pt=900.0))
+        GenSettings.from_config(unchecked)
 
 
 def test_wrap_phi() -> None:

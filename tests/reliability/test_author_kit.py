@@ -63,8 +63,8 @@ def test_data_split_writes_the_runs_held_out_clouds_exactly(cli, trained_run: Pa
     result = cli("data", "split", "--run", trained_run, "--out", out)
     assert result.exit_code == 0, result.stderr
     resolved = load_config(trained_run / "config.toml", [], registry)
-    expected = prepare(load_clouds(resolved, registry, progress=False), resolved,
-                       registry.model(resolved.run.plugin)).test  # what the run evaluated against
+    clouds = load_clouds(resolved, registry, progress=False)
+    expected = prepare(clouds, resolved, resolved.spec, registry.kind_of(clouds)).test  # what the run evaluated against
     written = read_pointclouds(out)
     assert np.array_equal(written.points, expected.points) and np.array_equal(written.mask, expected.mask)
     again = cli("data", "split", "--run", trained_run, "--out", out)

@@ -64,5 +64,11 @@ def test_eval_names_the_features_a_kind_of_data_needs(cli, jets_file: Path, tmp_
                                 tmp_path / "two.h5")
     result = cli("eval", "--samples", samples, "--reference", jets_file, "--n", "50", "--no-efp")
     assert result.exit_code == 2
-    assert (f"{samples} holds jets with 2 features (a, b); the jets metrics need (eta_rel, phi_rel, pt_rel) first"
+    assert (f"{samples}: clouds with features (a, b) are of no registered kind (jets: (eta_rel, phi_rel, pt_rel); "
+            "showers: (x, y, z, E)); name their kind in the file's meta" in one_line(result.stderr))
+    declared = write_pointclouds(PointClouds(jets.points[..., :2].copy(), jets.mask, ("a", "b"), jets.globals,
+                                             meta={"kind": "jets"}), tmp_path / "declared.h5")
+    result = cli("eval", "--samples", declared, "--reference", jets_file, "--n", "50", "--no-efp")
+    assert result.exit_code == 2
+    assert (f"{declared} holds jets with 2 features (a, b); the jets metrics need (eta_rel, phi_rel, pt_rel) first"
             in one_line(result.stderr))

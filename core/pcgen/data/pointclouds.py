@@ -15,10 +15,6 @@ SHOWER_FEATURES = ("x", "y", "z", "E")
 """Per-hit features of a calorimeter shower: cell coordinates (z = layer) and energy in MeV."""
 
 
-SORT_FEATURES = {"jets": "pt_rel", "showers": "E"}
-"""The feature each kind of cloud is sorted by, highest first (as JetNet's files and the shower files are)."""
-
-
 def sort_particles(points: np.ndarray, mask: np.ndarray, key: int | None) -> tuple[np.ndarray, np.ndarray]:
     """``(points, mask)`` with each cloud's real particles sorted by feature ``key``, highest first,
     and padding last (``key`` None: real particles first, in their order)."""
@@ -27,17 +23,9 @@ def sort_particles(points: np.ndarray, mask: np.ndarray, key: int | None) -> tup
     return np.take_along_axis(points, order[..., None], axis=1), np.take_along_axis(mask, order, axis=1)
 
 
-def sort_key(kind: str, feature_names: tuple[str, ...]) -> int | None:
-    """The index of the feature clouds of ``kind`` are sorted by (:data:`SORT_FEATURES`), None if they have none."""
-    name = SORT_FEATURES.get(kind)
-    return feature_names.index(name) if name in feature_names else None
-
-
-def cloud_kind(feature_names: tuple[str, ...], meta: dict[str, Any]) -> str:
-    """The kind of clouds: ``meta["kind"]`` if given, else ``"showers"`` for (x, y, z, E) hits, else ``"jets"``."""
-    if "kind" in meta:
-        return str(meta["kind"])
-    return "showers" if tuple(feature_names) == SHOWER_FEATURES else "jets"
+def sort_key(feature: str | None, feature_names: tuple[str, ...]) -> int | None:
+    """The index of ``feature`` (a kind's sort feature) among ``feature_names``, None if absent or None."""
+    return feature_names.index(feature) if feature in feature_names else None
 
 
 @dataclass(frozen=True)
@@ -77,8 +65,9 @@ class PointClouds:
 
     @property
     def kind(self) -> str:
-        """``"showers"`` for (x, y, z, E) hits (or ``meta["kind"]``), else ``"jets"``."""
-        return cloud_kind(self.feature_names, self.meta)
+        """The kind the clouds declare (``meta["kind"]``), ``""`` if they do not (a registry's
+        ``kind_of`` then recognises them by their features)."""
+        return str(self.meta.get("kind", ""))
 
     @property
     def multiplicity(self) -> np.ndarray:

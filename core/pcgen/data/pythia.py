@@ -45,7 +45,7 @@ from typing import Any
 
 import numpy as np
 
-from pcgen.config import DataConfig
+from pcgen.data.jet_config import JetDataConfig
 from pcgen.data.pointclouds import JET_FEATURES, JET_GLOBALS, PointClouds
 from pcgen.data.store import DataError, num_clouds, read_meta, read_pointclouds, write_pointclouds
 from pcgen.safe_io import check_output_path
@@ -124,7 +124,7 @@ class GenSettings:
     shard_size: int = SHARD_SIZE
 
     @classmethod
-    def from_config(cls, config: DataConfig, shard_size: int = SHARD_SIZE) -> GenSettings:
+    def from_config(cls, config: JetDataConfig, shard_size: int = SHARD_SIZE) -> GenSettings:
         """The settings of ``config`` (detector values are dropped when the detector is off)."""
         if config.min_jet_pt >= config.max_jet_pt:
             raise DataError(
@@ -196,7 +196,7 @@ def shard_seed(seed: int, jet_type: str, shard: int) -> int:
     return int.from_bytes(digest[:8], "little") % MAX_PYTHIA_SEED + 1
 
 
-def cached_path(config: DataConfig) -> Path:
+def cached_path(config: JetDataConfig) -> Path:
     """The cache file for ``config``'s Pythia jets; its name encodes every setting that changes them."""
     s = GenSettings.from_config(config)
     det = f"det-eta{s.detector_max_abs_eta:g}-pt{s.detector_min_pt:g}" if s.detector else "nodet"
@@ -472,7 +472,7 @@ def merge_shards(settings: GenSettings, folder: Path, out: Path) -> Path:
 
 
 def generate_jets(
-    config: DataConfig,
+    config: JetDataConfig,
     out: Path,
     shards: list[int] | None = None,
     progress: bool = True,

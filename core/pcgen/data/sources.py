@@ -6,13 +6,14 @@ from dataclasses import replace
 from pathlib import Path
 
 from pcgen.config import DataConfig
+from pcgen.data.jet_config import JetDataConfig
 from pcgen.data.jetnet_files import read_jetnet
 from pcgen.data.pointclouds import PointClouds
 from pcgen.data.store import DataError, read_pointclouds
 from pcgen.specs import DatasetSpec
 
 
-def load_pythia(config: DataConfig, progress: bool = True) -> PointClouds:
+def load_pythia(config: JetDataConfig, progress: bool = True) -> PointClouds:
     """Pythia 8 + FastJet jets for ``config``: read from the cache, generated into it first if missing."""
     from pcgen.data.pythia import cached_path, generate_jets
 
@@ -20,12 +21,12 @@ def load_pythia(config: DataConfig, progress: bool = True) -> PointClouds:
     return read_pointclouds(path)
 
 
-def jetnet_dir(config: DataConfig) -> Path:
+def jetnet_dir(config: JetDataConfig) -> Path:
     """Where JetNet's files are looked for: ``data.path``, else ``<cache_dir>/jetnet``."""
     return Path(config.path) if config.path is not None else Path(config.cache_dir) / "jetnet"
 
 
-def load_jetnet(config: DataConfig, progress: bool = True) -> PointClouds:
+def load_jetnet(config: JetDataConfig, progress: bool = True) -> PointClouds:
     """JetNet's real jets of ``config.jet_type`` with ``config.num_particles`` particles, read offline."""
     return read_jetnet(jetnet_dir(config), config.jet_type, config.num_particles)
 
@@ -54,7 +55,7 @@ DATASETS: list[DatasetSpec] = [
     DatasetSpec(
         name="file",
         load=load_file,
-        description="Point clouds from an HDF5 file in pcgen's / JetNet's layout (data.path)",
-        kind="jets",
+        description="Point clouds from an HDF5 file in pcgen's / JetNet's layout (data.path); its kind is the file's",
+        kind="",
     ),
 ]

@@ -30,7 +30,7 @@ import numpy as np
 
 from pcgen.data import validation
 from pcgen.data.errors import DataError, DataFileNotFoundError, NonFiniteDataError  # noqa: F401 - re-exported
-from pcgen.data.pointclouds import JET_FEATURES, JET_GLOBALS, PointClouds, cloud_kind
+from pcgen.data.pointclouds import JET_FEATURES, JET_GLOBALS, PointClouds
 from pcgen.safe_io import atomic_path, file_operation
 
 FORMAT = "pcgen-pointclouds"
@@ -102,10 +102,8 @@ def read_pointclouds(path: Path, max_particles: int | None = None) -> PointCloud
         feature_names = _names(f.attrs, "feature_names", JET_FEATURES, particles.shape[-1] - 1, path)
         global_names = _names(f.attrs, "global_names", JET_GLOBALS, globs.shape[-1], path)
         meta = _meta(f.attrs, path)
-    kind = cloud_kind(feature_names, meta)
-    validation.check_particles(particles, feature_names, kind, path, PARTICLE_KEY)
-    if kind == "jets":
-        validation.check_finite_globals(globs, global_names, path, GLOBAL_KEY)
+    validation.check_particles(particles, feature_names, path, PARTICLE_KEY, declared_kind=bool(meta.get("kind")))
+    validation.check_finite_globals(globs, global_names, path, GLOBAL_KEY)
     mask = particles[..., -1] != 0
     points = np.where(mask[..., None], particles[..., :-1], np.float32(0.0)).astype(np.float32)
     if "num_particles" in global_names and globs.size:

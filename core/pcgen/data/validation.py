@@ -49,14 +49,16 @@ def check_layout(width: int, named: bool, path: Path, key: str) -> None:
     )
 
 
-def check_particles(particles: np.ndarray, feature_names: Sequence[str], kind: str, path: Path, key: str) -> None:
-    """Check ``(clouds, N, F + 1)`` particle rows (features, then the mask) as read from ``path``."""
+def check_particles(particles: np.ndarray, feature_names: Sequence[str], path: Path, key: str,
+                    declared_kind: bool = False) -> None:
+    """Check ``(clouds, N, F + 1)`` particle rows (features, then the mask) as read from ``path``; JetNet's
+    coordinate ranges are checked for jet features of a file that does not declare its kind (JetNet's own)."""
     mask_column = particles[..., -1]
     check_mask_values(mask_column, path, key)
     mask = mask_column == 1
     check_leading_mask(mask, path, key)
     check_finite_particles(particles[..., :-1], mask, feature_names, path, key)
-    if kind == "jets" and tuple(feature_names[: len(JET_FEATURES)]) == JET_FEATURES:
+    if not declared_kind and tuple(feature_names[: len(JET_FEATURES)]) == JET_FEATURES:
         check_jet_ranges(particles[..., : len(JET_FEATURES)], mask, path, key)
 
 
@@ -103,8 +105,10 @@ def check_finite_particles(features: np.ndarray, mask: np.ndarray, names: Sequen
 
 
 def check_finite_globals(globs: np.ndarray, names: Sequence[str], path: Path, key: str) -> None:
-    """Every cloud-level feature is finite."""
-    bad = ~np.isfinite(globs)
+    """Every cloud-level feature is finite, except a column that is NaN for every cloud: a quantity the
+    file does not know (the incident energy of an unconditional model's showers)."""
+    unknown = np.isnan(globs).all(axis=0) if len(globs) else np.zeros(globs.shape[1:], bool)
+    bad = ~np.isfinite(globs) & ~unknown
     if not bad.any():
         return
     i, k = first(bad)

@@ -25,24 +25,18 @@ from rich.table import Table
 from pcgen.config import EvalConfig
 from pcgen.data.pointclouds import PointClouds
 from pcgen.metrics.distances import EFPNormalisation
-from pcgen.metrics.jet_metrics import EFP_METRICS, jet_efps, prepare_jets
+from pcgen.metrics.jet_metrics import JET_METRICS, jet_efps, prepare_jets
 from pcgen.metrics.numbers import NAN_NOTE, format_entry
 from pcgen.metrics.shower_metrics import SHOWER_LABELS, SHOWER_METRICS
 from pcgen.specs import MetricSpec
 
 TRUTH_ROW = "truth"
 """Row name of the real-vs-reference baseline."""
-W1_METRICS = ("w1m", "w1p", "w1efp", *(m.name for m in SHOWER_METRICS))
-"""Metrics whose error is the std over ``eval.num_batches`` bootstrap subsamples."""
-LABELS = {"w1m": "W1M", "w1p": "W1P pTrel", "w1efp": "W1EFP", "fpd": "FPD", "kpd": "KPD", **SHOWER_LABELS}
-"""Column titles of the known metrics; other metrics are titled by their upper-cased name."""
+LABELS = {**{m.name: m.label for m in (*JET_METRICS, *SHOWER_METRICS) if m.label}, **SHOWER_LABELS}
+"""Column titles of the core's metrics (and W1CoG's per-axis entries), for tables read back from
+metrics.json; a table made here takes them from its specs, other metrics by their upper-cased name."""
 
 _SUPERSCRIPT = str.maketrans("-0123456789", "⁻⁰¹²³⁴⁵⁶⁷⁸⁹")
-
-PHYSICS_DISTANCES = ("fpd", "kpd")
-"""Metrics that follow ``eval.protocol`` (and take the EFP normalisation)."""
-JETNET_PROTOCOL_SCALES = {"fpd": 1e3, "kpd": 1e6}
-"""Display scales of FPD and KPD by jetnet's protocol (the papers' units; the specs' scales are pcgen's)."""
 
 Entry = tuple[float, float]
 
@@ -220,10 +214,10 @@ def eval_sets(
     samples_name, reference_name, truth_name = names
     notes = []
     if truth is not None:
-        jets = min(n, len(fake), len(reference), len(truth))
+        jets = clouds_per_row(n, len(fake), len(reference), len(truth))
         sources = f"{truth_name} [0:{jets}]"
     else:
-        jets = min(n, len(fake), len(reference) // 2)
+        jets = clouds_per_row(n, len(fake), len(reference) // 2)
         if len(reference) < 2 * min(n, len(fake)):
             notes.append(f"{reference_name} has {len(reference)} clouds, fewer than 2 × {min(n, len(fake))}: "
                          f"split into two halves of {jets} (no --truth file given)")
@@ -241,8 +235,15 @@ def eval_sets(
     return EvalSets(real, fake.subset(slice(0, jets)), truth_set if jets > 0 else None, jets, notes)
 
 
+def clouds_per_row(num_jets: int, *available: int) -> int:
+    """How many clouds each row of an evaluation compares: ``eval.num_jets``, or fewer when one of the
+    sets has fewer (``available``: their sizes). The one rule of ``pcgen run`` (in training and at the
+    end), ``pcgen compare`` and ``pcgen eval``."""
+    return min(num_jets, *available) if available else num_jets
+
+
 def metrics_for_kind(registry: Any, kind: str) -> list[MetricSpec]:
-    """The registered metrics that apply to clouds of ``kind`` ("jets", "showers"), in registration order."""
+    """The registered metrics of the kind called ``kind``, in registration order."""
     return [m for m in registry.metrics.values() if m.kind == kind]
 
 
@@ -267,18 +268,19 @@ def select_specs(specs: list[MetricSpec], config: EvalConfig) -> list[MetricSpec
         if unknown:
             raise ValueError(f"unknown metric(s) {unknown} in eval.metrics; available: {sorted(by_name)}")
         specs = [by_name[n] for n in config.metrics]
-    return [s for s in specs if config.efp or s.name not in EFP_METRICS]
+    return [s for s in specs if config.efp or not s.uses_efps]
 
 
-def metric_options(config: EvalConfig, normalisation: EFPNormalisation | None = None) -> dict[str, dict[str, Any]]:
-    """Factory options per metric name implied by the config (bootstrap batches of the W1s, the FPD/KPD
-    protocol and, for pcgen's protocol, the EFP normalisation)."""
-    options: dict[str, dict[str, Any]] = {name: {"num_batches": config.num_batches} for name in W1_METRICS}
-    for name in PHYSICS_DISTANCES:
-        options[name] = {"protocol": config.protocol, "num_splits": config.num_splits}
-        if config.protocol == "pcgen" and normalisation is not None:
-            options[name]["normalisation"] = normalisation
-    return options
+def metric_options(specs: list[MetricSpec], config: EvalConfig,
+                   normalisation: EFPNormalisation | None = None) -> dict[str, dict[str, Any]]:
+    """Factory options per metric name, from each spec's ``options`` (bootstrap batches of the W1s, the
+    FPD/KPD protocol and, for pcgen's protocol, the EFP normalisation)."""
+    return {s.name: s.options(config, normalisation) for s in specs if s.options is not None}
+
+
+def needs_normalisation(specs: list[MetricSpec], config: EvalConfig) -> bool:
+    """Whether an evaluation by ``config`` of ``specs`` fixes an EFP normalisation (pcgen's FPD/KPD protocol)."""
+    return config.protocol == "pcgen" and any(s.needs_normalisation for s in select_specs(specs, config))
 
 
 def efp_normalisation(clouds: PointClouds, source: str) -> EFPNormalisation:
@@ -321,6 +323,7 @@ def evaluate(
     model_name: str = "model",
     options: dict[str, dict[str, Any]] | None = None,
     normalisation: EFPNormalisation | None = None,
+    count_label: str = "clouds",
 ) -> MetricTable:
     """Metric table with a ``"truth"`` row (``real`` vs ``reference``, if given) and a ``model_name``
     row (``real`` vs ``fake``).
@@ -330,29 +333,28 @@ def evaluate(
     smallest of ``config.num_jets`` and the sets' sizes (a seeded random subset), so that rows are
     comparable; ``table.counts`` records it. ``normalisation`` fixes the FPD/KPD features' scale for
     every row (pcgen protocol; default: measured on ``real``, recorded in ``table.protocol``).
-    ``options[name]`` overrides factory keywords of one metric.
+    ``options[name]`` overrides factory keywords of one metric; ``count_label`` is what the table counts
+    (the kind's noun: "jets", "showers").
     """
     chosen = select_specs(specs, config)
     sets = [real, fake] + ([reference] if reference is not None else [])
-    n = min(config.num_jets, *(len(s) for s in sets))
+    n = clouds_per_row(config.num_jets, *(len(s) for s in sets))
     real, fake = _limit(real, n), _limit(fake, n)
-    pcgen_distances = config.protocol == "pcgen" and any(s.name in PHYSICS_DISTANCES for s in chosen)
-    if pcgen_distances and normalisation is None:
+    if config.protocol == "pcgen" and any(s.needs_normalisation for s in chosen) and normalisation is None:
         normalisation = efp_normalisation(real, f"the {n} real jets of this table")
-    opts = metric_options(config, normalisation)
+    opts = metric_options(chosen, config, normalisation)
     for name, extra in (options or {}).items():
         opts[name] = {**opts.get(name, {}), **extra}
     pairs = {TRUTH_ROW: _limit(reference, n)} if reference is not None else {}
     pairs[model_name] = fake
     table = MetricTable(
         rows={row: {} for row in pairs},
-        scales={s.name: JETNET_PROTOCOL_SCALES.get(s.name, s.scale) if config.protocol == "jetnet" else s.scale
-                for s in chosen},
+        scales={s.name: s.jetnet_scale or s.scale if config.protocol == "jetnet" else s.scale for s in chosen},
         columns=[s.name for s in chosen],
         labels={s.name: s.label for s in chosen if s.label},
         counts={row: (n, n) for row in pairs},
-        count_label=real.kind,
-        protocol=protocol_description(config, n, normalisation) if any(s.name in EFP_METRICS for s in chosen) else {},
+        count_label=count_label,
+        protocol=protocol_description(config, n, normalisation) if any(s.uses_efps for s in chosen) else {},
     )
     with _progress_bar(progress, total=len(chosen) * len(pairs)) as advance:
         for row, other in pairs.items():
@@ -369,7 +371,7 @@ def compute_metrics(
     real: PointClouds, fake: PointClouds, specs: list[MetricSpec], config: EvalConfig
 ) -> dict[str, float]:
     """Headline values ``{name: value}`` of a few metrics (no table, no truth row): for in-training checks."""
-    opts = metric_options(config)
+    opts = metric_options(specs, config)
     return {s.name: compute_metric(s, real, fake, opts.get(s.name, {}))[s.name][0] for s in specs}
 
 

@@ -4,28 +4,34 @@ hold the same kind of clouds with the same features, enough of them for the metr
 from __future__ import annotations
 
 from collections.abc import Mapping
+from typing import Any
 
-from pcgen.data.pointclouds import JET_FEATURES, SHOWER_FEATURES, PointClouds
+from pcgen.data.pointclouds import PointClouds
+from pcgen.specs import KindSpec
 from pcgen.train.nonfinite import check_finite_clouds
 
-NEEDED_FEATURES = {"jets": JET_FEATURES, "showers": SHOWER_FEATURES}
-"""The leading per-particle features the metrics of each kind of data read."""
 
-
-def check_evaluation_inputs(clouds: Mapping[str, PointClouds]) -> None:
-    """Raise ``ValueError`` naming the file when the clouds (by file name) cannot be compared, and
-    :class:`~pcgen.train.nonfinite.NonFiniteError` when one holds NaN or infinite values."""
-    (first_name, first), *others = clouds.items()
+def check_evaluation_inputs(clouds: Mapping[str, PointClouds], registry: Any) -> KindSpec:
+    """The kind of the clouds (by file name) to compare; raises ``ValueError`` naming the file when they
+    cannot be compared, and :class:`~pcgen.train.nonfinite.NonFiniteError` when one holds NaN or
+    infinite values."""
+    kinds = {}
     for name, pc in clouds.items():
-        needed = NEEDED_FEATURES.get(pc.kind)
-        if needed is not None and tuple(pc.feature_names[: len(needed)]) != needed:
+        try:
+            kind = kinds[name] = registry.kind_of(pc)
+        except Exception as err:  # noqa: BLE001 - an unknown kind is reported against its file
+            raise ValueError(f"{name}: {err}") from None
+        needed = kind.feature_names
+        if tuple(pc.feature_names[: len(needed)]) != needed:
             raise ValueError(
-                f"{name} holds {pc.kind} with {pc.points.shape[2]} features ({', '.join(pc.feature_names)}); "
-                f"the {pc.kind} metrics need ({', '.join(needed)}) first"
+                f"{name} holds {kind.noun} with {pc.points.shape[2]} features ({', '.join(pc.feature_names)}); "
+                f"the {kind.noun} metrics need ({', '.join(needed)}) first"
             )
+    (first_name, first), *others = clouds.items()
     for name, pc in others:
-        if pc.kind != first.kind:
-            raise ValueError(f"{name} holds {pc.kind} but {first_name} holds {first.kind}; compare like with like")
+        if kinds[name] is not kinds[first_name]:
+            raise ValueError(f"{name} holds {kinds[name].noun} but {first_name} holds {kinds[first_name].noun}; "
+                             "compare like with like")
         if tuple(pc.feature_names) != tuple(first.feature_names):
             raise ValueError(
                 f"{name} has {len(pc.feature_names)} features ({', '.join(pc.feature_names)}) but {first_name} has "
@@ -35,3 +41,4 @@ def check_evaluation_inputs(clouds: Mapping[str, PointClouds]) -> None:
         if len(pc) == 0:
             raise ValueError(f"{name} holds no clouds")
         check_finite_clouds(pc.points, pc.mask, name, "regenerate it from a model whose training did not diverge")
+    return kinds[first_name]

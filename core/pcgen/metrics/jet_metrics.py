@@ -35,6 +35,7 @@ from pcgen.metrics import distances
 from pcgen.metrics.distances import EFPNormalisation
 from pcgen.metrics.efp import W1EFP_COLUMNS, efps
 from pcgen.metrics.pairs import CloudPairMetric
+from pcgen.metrics.options import bootstrap_options, physics_distance_options
 from pcgen.specs import MetricSpec
 
 PT_INDEX = 2
@@ -371,12 +372,16 @@ class KPD(_PhysicsDistance):
 
 
 JET_METRICS: list[MetricSpec] = [
-    MetricSpec("w1m", W1M, "jets", "W1 of the relative jet mass (JetNet protocol)", scale=1e3, during_training=True),
+    MetricSpec("w1m", W1M, "jets", "W1 of the relative jet mass (JetNet protocol)", scale=1e3, during_training=True,
+               label="W1M", options=bootstrap_options),
     MetricSpec("w1p", W1P, "jets", "W1 of particle pt_rel (per feature in .per_feature)", scale=1e3,
-               during_training=True),
-    MetricSpec("w1efp", W1EFP, "jets", "W1 of five d=4 EFPs, averaged", scale=1e5),
-    MetricSpec("fpd", FPD, "jets", "Frechet physics distance on d<=4 EFPs", scale=1e3),
-    MetricSpec("kpd", KPD, "jets", "Kernel physics distance on d<=4 EFPs", scale=1e3),
+               during_training=True, label="W1P pTrel", options=bootstrap_options),
+    MetricSpec("w1efp", W1EFP, "jets", "W1 of five d=4 EFPs, averaged", scale=1e5, label="W1EFP",
+               options=bootstrap_options, uses_efps=True),
+    MetricSpec("fpd", FPD, "jets", "Frechet physics distance on d<=4 EFPs", scale=1e3, label="FPD",
+               options=physics_distance_options, uses_efps=True, needs_normalisation=True, jetnet_scale=1e3),
+    MetricSpec("kpd", KPD, "jets", "Kernel physics distance on d<=4 EFPs", scale=1e3, label="KPD",
+               options=physics_distance_options, uses_efps=True, needs_normalisation=True, jetnet_scale=1e6),
 ]
 """The JetNet metrics, with the iGAPT table's units (W1 ×1e3, W1EFP ×1e5, FPD ×1e3) and KPD ×1e3 for pcgen's
-protocol (jetnet's protocol: ×1e6, see ``evaluate.JETNET_PROTOCOL_SCALES``)."""
+protocol (jetnet's protocol: ×1e6)."""

@@ -39,7 +39,7 @@ SANITY_LABELS = {
 
 def applies_to(clouds: PointClouds) -> bool:
     """Whether the sanity numbers apply: jets with (eta_rel, phi_rel, pt_rel) first."""
-    return clouds.kind == "jets" and tuple(clouds.feature_names[: len(JET_FEATURES)]) == JET_FEATURES
+    return tuple(clouds.feature_names[: len(JET_FEATURES)]) == JET_FEATURES
 
 
 def jet_sanity(points: np.ndarray, mask: np.ndarray, min_pt_rel: float) -> dict[str, float]:

@@ -27,6 +27,7 @@ from torch import Tensor
 
 from pcgen.data import shower_observables as obs
 from pcgen.metrics.pairs import CloudPairMetric
+from pcgen.metrics.options import bootstrap_options
 from pcgen.specs import MetricSpec
 
 NUM_SHOWER_FEATURES = 4
@@ -296,13 +297,18 @@ class W1HitEnergy(ShowerPairMetric):
 
 
 SHOWER_METRICS: list[MetricSpec] = [
-    MetricSpec("w1esum", W1EnergySum, "showers", "W1 of the energy sum per shower (MeV)", during_training=True),
-    MetricSpec("w1nhits", W1NumHits, "showers", "W1 of the number of hits per shower", during_training=True),
+    MetricSpec("w1esum", W1EnergySum, "showers", "W1 of the energy sum per shower (MeV)", during_training=True,
+               label="W1 E_sum (MeV)", options=bootstrap_options),
+    MetricSpec("w1nhits", W1NumHits, "showers", "W1 of the number of hits per shower", during_training=True,
+               label="W1 n_hits", options=bootstrap_options),
     MetricSpec("w1cog", W1CentreOfGravity, "showers", "W1 of the z centre of gravity (x, y, z in .per_feature)",
-               during_training=True),
-    MetricSpec("w1layer", W1LayerEnergy, "showers", "W1 of the energy per layer, averaged over layers"),
-    MetricSpec("w1radial", W1RadialProfile, "showers", "W1 of the energy per radial ring, averaged over rings"),
-    MetricSpec("w1ehit", W1HitEnergy, "showers", "W1 of the hit energies"),
+               during_training=True, label="W1 CoG z (cells)", options=bootstrap_options),
+    MetricSpec("w1layer", W1LayerEnergy, "showers", "W1 of the energy per layer, averaged over layers",
+               label="W1 E_layer (MeV)", options=bootstrap_options),
+    MetricSpec("w1radial", W1RadialProfile, "showers", "W1 of the energy per radial ring, averaged over rings",
+               label="W1 E_ring (MeV)", options=bootstrap_options),
+    MetricSpec("w1ehit", W1HitEnergy, "showers", "W1 of the hit energies", label="W1 E_hit (MeV)",
+               options=bootstrap_options),
 ]
 """Bootstrapped W1 distances of shower observables, in natural units (scale 1)."""
 

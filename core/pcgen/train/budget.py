@@ -107,16 +107,16 @@ def estimate_evaluation(evaluate_k: Callable[[int], Any], clouds: int, available
     return per_call + clouds * per_cloud
 
 
-def estimate_reports(kind: str, clouds: Any, variants: int) -> float:
+def estimate_reports(kind: Any, clouds: Any, variants: int) -> float:
     """Seconds to draw the final figures (distributions and multiplicity, each saved as a PNG file and
     rendered for TensorBoard), timed by drawing them for ``clouds`` (their cost barely depends on how
-    many clouds they show)."""
-    from pcgen.plots import figure_for_kind, multiplicity_figure
+    many clouds they show); ``kind`` is the clouds' :class:`~pcgen.specs.KindSpec`."""
+    from pcgen.plots import multiplicity_figure
 
     fakes = {f"variant {i}": clouds for i in range(variants)}
 
     def draw() -> None:
-        for figure in (figure_for_kind(kind, clouds, fakes), multiplicity_figure(clouds, fakes)):
+        for figure in (kind.figure(clouds, fakes, 50), multiplicity_figure(clouds, fakes)):
             for _ in range(2):  # the PNG file and TensorBoard's image
                 figure.savefig(io.BytesIO(), dpi=110, format="png", bbox_inches="tight")
 
@@ -131,9 +131,9 @@ def estimate_final_cost(trained: Any, data: Any, resolved: ResolvedConfig, regis
     from pcgen.metrics.evaluate import evaluate, metrics_for_kind
 
     run = resolved.run
-    clouds = min(run.eval.num_jets, len(data.test), len(data.train))
+    clouds = len(data.evaluation_clouds(run.eval.num_jets)[0])
     variants = tuple(trained.model.variants)
-    specs = metrics_for_kind(registry, data.info.kind)
+    specs = metrics_for_kind(registry, data.kind.name)
 
     def evaluate_k(k: int) -> Any:
         real, fake = data.test.subset(slice(0, k)), data.test.subset(slice(k, 2 * k))
@@ -147,7 +147,7 @@ def estimate_final_cost(trained: Any, data: Any, resolved: ResolvedConfig, regis
             evaluation = estimate_evaluation(evaluate_k, clouds, min(len(data.test) // 2, len(data.train)))
         except Exception:  # noqa: BLE001 - an estimate never stops a run; the real evaluation reports its own errors
             evaluation = None
-    reports = estimate_reports(data.info.kind, data.test.subset(slice(0, 20)), len(variants)) if figures else None
+    reports = estimate_reports(data.kind, data.test.subset(slice(0, 20)), len(variants)) if figures else None
     return FinalCost(clouds, len(variants), sampling, None if evaluation is None else len(variants) * evaluation,
                      reports)
 

@@ -17,8 +17,10 @@ from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
 from pcgen.config import ConfigError, ResolvedConfig, apply_overrides, read_toml, resolve, to_toml
+from pcgen.data.pointclouds import PointClouds
 from pcgen.safe_io import file_operation, make_new_dir, save_figure, write_text
 from pcgen.sampling import TrainedModel
+from pcgen.specs import KindSpec
 from pcgen.threads import configure_threads
 from pcgen.train.budget import FinalCost, check_total_budget, estimate_final_cost
 from pcgen.train.data_prep import load_clouds, prepare, split
@@ -89,25 +91,27 @@ def _execute(resolved: ResolvedConfig, registry: Any, run_dir: Path | None, resu
     """:func:`execute` on one rank. Every check that can refuse the run (a folder in use, data, batch size,
     the model's settings, the whole-run budget) comes before the run folder is made or written."""
     run = resolved.run
-    spec = registry.model(run.plugin)
+    spec = resolved.spec
     torch.manual_seed(run.train.seed)
     local_ranks = int(os.environ.get("LOCAL_WORLD_SIZE", "1") or 1)
     configure_threads(run.train.num_threads, share=local_ranks)
     with contextlib.ExitStack() as held:
         if resume:  # an existing folder: stop at once when another process is training in it
             on_rank_zero(main, lambda: held.enter_context(run_folder_lock(Path(run_dir))))  # type: ignore[arg-type]
-        kind = registry.dataset(run.data.dataset).kind
-        check_metric_names(registry, kind, run.eval)
+        if resolved.kind is not None:
+            check_metric_names(registry, resolved.kind.name, run.eval)
         if not main:
             barrier()  # rank 0 makes (and caches) the data first
         clouds = load_clouds(resolved, registry, progress=show_progress)
         if main:
             barrier()
+        kind = registry.kind_of(clouds)
+        check_metric_names(registry, kind.name, run.eval)
         data = prepare(clouds, resolved, spec, kind)
         model = registry.build_model(spec, resolved.model, data.info)
         if run.train.init_weights and not resume:
             start_from(model, data.scaler, spec.name, run.train.init_weights, registry)
-        recipe = registry.recipe(spec.recipe).recipe_class(model, resolved.recipe)
+        recipe = resolved.recipe_spec.recipe_class(model, resolved.recipe)
         cost = on_rank_zero(main, lambda: final_cost(resolved, registry, spec, data, model)) if final_eval else None
         run_dir = Path(on_rank_zero(main, lambda: str(open_run_folder(resolved, run_dir, resume, held))))
         trainer = Trainer(resolved, spec, recipe, data, run_dir, registry, console, show_progress)
@@ -177,7 +181,7 @@ def final_cost(resolved: ResolvedConfig, registry: Any, spec: Any, data: Any, mo
     whose final phase alone exceeds ``train.total_budget_minutes`` is refused."""
     device = run_device(resolved.run.train.device, rank_info())
     trained = TrainedModel(spec=spec, model=model, scaler=data.scaler, multiplicity=data.multiplicity,
-                           data_info=data.info, config=resolved.to_dict())
+                           data_info=data.info, config=resolved.to_dict(), kind=data.kind, conditions=data.conditions)
     cost = estimate_final_cost(trained, data, resolved, registry, device, GENERATION_BATCH,
                                figures=bool(resolved.run.train.total_budget_minutes))
     check_total_budget(resolved.run.train, cost)
@@ -209,6 +213,19 @@ def check_metric_names(registry: Any, kind: str, ev: Any) -> None:
         raise ConfigError(str(err)) from None
 
 
+def write_kind_reports(kind: KindSpec, real: PointClouds, fake: PointClouds, out_dir: Path) -> dict[str, Any]:
+    """Write the kind's extra evaluation results of ``fake`` against ``real`` (e.g. showers per incident-energy
+    bin) into ``out_dir`` as ``<name>.md`` / ``<name>.json``; returns their figures by name, to be saved."""
+    if kind.reports is None:
+        return {}
+    reports = kind.reports(real, fake)
+    for name, markdown in reports.get("tables", {}).items():
+        write_text(out_dir / f"{name}.md", markdown + "\n", "report")
+    for name, data in reports.get("json", {}).items():
+        write_text(out_dir / f"{name}.json", json.dumps(data, indent=2) + "\n", "report")
+    return dict(reports.get("figures", {}))
+
+
 def row_name(spec_name: str, variants: tuple[str, ...], variant: str) -> str:
     """Table row of a sampling variant: the model's name, with the variant when it has several."""
     return spec_name if len(variants) == 1 else f"{spec_name} ({variant})"
@@ -221,35 +238,37 @@ def final_evaluation(trainer: Trainer, console: Console, show_progress: bool = T
     A model with several sampling variants gets one row (and one samples file) per variant.
     """
     from pcgen.data.store import write_pointclouds
-    from pcgen.metrics.evaluate import PHYSICS_DISTANCES, efp_normalisation, evaluate, metrics_for_kind, select_specs
-    from pcgen.plots import figure_for_kind, multiplicity_figure
+    from pcgen.metrics.evaluate import efp_normalisation, evaluate, metrics_for_kind, needs_normalisation
+    from pcgen.plots import multiplicity_figure
 
     run, data, spec = trainer.resolved.run, trainer.data, trainer.spec
     variants = trainer.recipe.model.variants
-    n = min(run.eval.num_jets, len(data.test), len(data.train))
-    real = data.test.subset(slice(0, n))
-    reference = data.train.subset(slice(0, n))
-    specs = metrics_for_kind(trainer.registry, data.info.kind)
+    real, reference = data.evaluation_clouds(run.eval.num_jets)
+    n = len(real)
+    specs = metrics_for_kind(trainer.registry, data.kind.name)
     normalisation = None
-    if run.eval.protocol == "pcgen" and any(s.name in PHYSICS_DISTANCES for s in select_specs(specs, run.eval)):
+    if needs_normalisation(specs, run.eval):
         # FPD/KPD features: one normalisation per data set, from the whole training split (kept in metrics.json).
         normalisation = efp_normalisation(data.train, f"training split ({len(data.train)} jets)")
     fakes, table = {}, None
     for i, variant in enumerate(variants):
         name = row_name(spec.name, variants, variant)
         with sampling_progress(console, f"sampling {name}", n, show_progress) as advance:
-            fake = trainer.trained_model().generate(n, batch_size=GENERATION_BATCH, seed=run.train.seed + 1,
-                                                    device=trainer.device, variant=variant, progress=advance)
+            trained = trainer.trained_model()
+            fake = trained.generate(n, batch_size=GENERATION_BATCH, seed=run.train.seed + 1, device=trainer.device,
+                                    variant=variant, progress=advance, like=real if trained.conditional else None)
         write_pointclouds(fake, trainer.run_dir / ("samples.h5" if i == 0 else f"samples-{variant}.h5"))
         part = evaluate(real, fake, reference if i == 0 else None, specs, run.eval, progress=show_progress,
-                        model_name=name, normalisation=normalisation)
+                        model_name=name, normalisation=normalisation, count_label=data.kind.noun)
         table = part if table is None else table.add_rows(part)
         fakes[name] = fake
         trainer.log_observables(real, fake, trainer.state.step, "generated" if i == 0 else f"generated-{variant}")
     write_text(trainer.run_dir / "metrics.json", json.dumps(table.to_dict(), indent=2), "metrics file")
     write_text(trainer.run_dir / "metrics.md", table.to_markdown() + "\n", "metrics file")
-    for name, figure in (("distributions", figure_for_kind(data.info.kind, real, fakes)),
-                         ("multiplicity", multiplicity_figure(real, fakes))):
+    figures = {"distributions": data.kind.figure(real, fakes, 50), "multiplicity": multiplicity_figure(real, fakes)}
+    first = fakes[row_name(spec.name, variants, variants[0])]
+    figures.update(write_kind_reports(data.kind, real, first, trainer.run_dir))
+    for name, figure in figures.items():
         save_figure(figure, trainer.run_dir / f"{name}.png", bbox_inches="tight")
         trainer.logger.figure(f"final/{name}", figure, trainer.state.step)
     flat = {metric: value for metric, (value, _err) in table.rows[row_name(spec.name, variants, variants[0])].items()}

@@ -132,6 +132,8 @@ class Trainer:
             multiplicity=self.data.multiplicity,
             data_info=self.data.info,
             config=self.resolved.to_dict(),
+            kind=self.data.kind,
+            conditions=self.data.conditions,
         )
 
     def save(self, name: str = "last.pt", rng_ranks: list[torch.Tensor] | None = None) -> Path | None:
@@ -157,6 +159,8 @@ class Trainer:
             "data_info": json.dumps(asdict(self.data.info)),
             "rng_torch": torch.get_rng_state(),
         }
+        if self.data.conditions is not None:
+            payload["conditions"] = self.data.conditions.state_dict()
         if torch.cuda.is_available():
             payload["rng_cuda"] = torch.cuda.get_rng_state_all()
         if rng_ranks is not None and len(rng_ranks) > 1:
@@ -371,16 +375,14 @@ class Trainer:
     # -- evaluation --------------------------------------------------------------------------------
 
     def log_observables(self, real: Any, fake: Any, step: int, label: str = "generated") -> None:
-        """TensorBoard histograms of per-cloud observables and, for showers, of the layer and radial
-        energy profiles, of held-out (``real/``) and generated (``<label>/``) clouds."""
-        from pcgen.data.observables import cloud_observables, cloud_profiles
-        from pcgen.metrics.shower_metrics import infer_num_layers
-
-        self.logger.histograms("real", cloud_observables(real), step)
-        self.logger.histograms(label, cloud_observables(fake), step)
-        layers = infer_num_layers(real.points, real.mask)
-        self.logger.profiles("real", cloud_profiles(real, layers), step)
-        self.logger.profiles(label, cloud_profiles(fake, layers), step)
+        """TensorBoard histograms of the kind's per-cloud observables and profiles (showers: the layer and
+        radial energy profiles) of held-out (``real/``) and generated (``<label>/``) clouds."""
+        kind = self.data.kind
+        self.logger.histograms("real", kind.observables(real), step)
+        self.logger.histograms(label, kind.observables(fake), step)
+        if kind.profiles is not None:
+            self.logger.profiles("real", kind.profiles(real, real), step)
+            self.logger.profiles(label, kind.profiles(fake, real), step)
 
     def validation_batch(self) -> Batch:
         """The first ``train.batch_size`` held-out clouds in model space (the same at every evaluation)."""
@@ -403,18 +405,19 @@ class Trainer:
         :func:`selection_score` (for a staged model, among evaluations in its last stage only: an earlier
         stage's samples are not the finished model's)."""
         from pcgen.metrics.evaluate import compute_metrics, training_metrics
-        from pcgen.plots import figure_for_kind
 
-        ev, kind = self.resolved.run.eval, self.data.info.kind
-        real = self.data.test.subset(slice(0, min(ev.num_jets, len(self.data.test))))
-        fake = self.trained_model().generate(len(real), seed=self.cfg.seed + 12345, device=self.device)
+        ev, kind = self.resolved.run.eval, self.data.kind
+        real, _ = self.data.evaluation_clouds(ev.num_jets)
+        trained = self.trained_model()
+        fake = trained.generate(len(real), seed=self.cfg.seed + 12345, device=self.device,
+                                like=real if trained.conditional else None)
         self.recipe.model.train()
-        specs = training_metrics(self.registry, kind, ev.during_training)
+        specs = training_metrics(self.registry, kind.name, ev.during_training)
         values = compute_metrics(real, fake, specs, ev)
         step = self.state.step
         self.log_validation_losses(step)
         self.logger.scalars({f"metrics/{k}": v for k, v in values.items()}, step)
-        self.logger.figure("distributions", figure_for_kind(kind, real, {self.spec.name: fake}), step)
+        self.logger.figure("distributions", kind.figure(real, {self.spec.name: fake}, 50), step)
         self.log_observables(real, fake, step)
         self.registry.manager.hook.pcgen_on_evaluation(run_dir=str(self.run_dir), step=step, metrics=values)
         score = selection_score(values, [spec.name for spec in specs])

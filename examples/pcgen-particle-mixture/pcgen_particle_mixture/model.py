@@ -5,16 +5,14 @@ from __future__ import annotations
 import math
 
 import torch
-from pcgen import LikelihoodModel
+from pcgen import LikelihoodModel, ModelConfig
 from pcgen.nn import masked_sum
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import Field
 from torch import Tensor, nn
 
 
-class MixtureConfig(BaseModel):
-    """Settings of the mixture."""
-
-    model_config = ConfigDict(extra="forbid")
+class MixtureConfig(ModelConfig):
+    """Settings of the mixture (unknown keys are errors: :class:`pcgen.ModelConfig`)."""
 
     components: int = Field(16, ge=1, description="Gaussian components of the particle density.")
     min_std: float = Field(1e-3, gt=0, description="Floor of each component's standard deviation.")

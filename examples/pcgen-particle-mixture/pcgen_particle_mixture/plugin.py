@@ -6,7 +6,7 @@ from pcgen import DataInfo, ModelSpec, hookimpl
 
 from pcgen_particle_mixture.model import MixtureConfig, ParticleMixture
 
-PCGEN_CONTRACT = "2.1"
+PCGEN_CONTRACT = "2.3"
 
 
 def build(config: MixtureConfig, info: DataInfo) -> ParticleMixture:

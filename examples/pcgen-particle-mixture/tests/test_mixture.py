@@ -1,10 +1,12 @@
 """The example plugin's own tests; `pytest --pcgen-model particle-mixture` adds pcgen's contract."""
 
+import pytest
 import torch
 from pcgen import DataInfo
 from pcgen.testing import toy_jets
 from pcgen_particle_mixture.model import MixtureConfig
 from pcgen_particle_mixture.plugin import build
+from pydantic import ValidationError
 
 
 def test_padded_particles_do_not_change_the_likelihood() -> None:
@@ -29,3 +31,8 @@ def test_maximum_likelihood_fits_the_mean_of_toy_particles() -> None:
         loss.backward()
         opt.step()
     assert torch.allclose(model.means[0], x[mask].mean(0), atol=0.01)
+
+
+def test_a_misspelt_setting_is_an_error_that_names_it() -> None:
+    with pytest.raises(ValidationError, match="componnets"):
+        MixtureConfig(componnets=4)

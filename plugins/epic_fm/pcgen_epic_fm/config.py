@@ -22,13 +22,13 @@ Where the defaults come from:
 
 from __future__ import annotations
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import Field
+
+from pcgen import ModelConfig
 
 
-class EPiCFMConfig(BaseModel):
+class EPiCFMConfig(ModelConfig):
     """Settings of the EPiC velocity network, the flow-matching loss and the ODE sampler."""
-
-    model_config = ConfigDict(extra="forbid", validate_assignment=True)
 
     hidden: int = Field(128, ge=1, description="Per-particle width of the EPiC layers (reference: 128).")
     global_dim: int = Field(10, ge=1, description="Width of the global vector (reference 'latent': 10).")

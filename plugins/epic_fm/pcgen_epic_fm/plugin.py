@@ -7,7 +7,7 @@ from pcgen import DataInfo, ModelSpec, PretrainedWeights, hookimpl
 from pcgen_epic_fm.config import EPiCFMConfig
 from pcgen_epic_fm.networks import EPiCFlowMatching
 
-PCGEN_CONTRACT = "2.2"
+PCGEN_CONTRACT = "2.3"
 
 PAPER = (
     "E. Buhmann, C. Ewen, D. A. Faroughy, T. Golling, G. Kasieczka, M. Leigh, G. Quétant, J. A. Raine, "
@@ -24,6 +24,7 @@ SPEC = ModelSpec(
     name="epic-fm",
     config_class=EPiCFMConfig,
     build=build,
+    conditions=("*",),  # any conditions: the networks take cond of width DataInfo.cond_dim
     recipe="objective",
     # Reference (flow_matching.yaml, fm_tops30_cond.yaml): AdamW lr 1e-3, weight decay 5e-5,
     # cosine schedule with 1,000 warm-up steps, gradient clipping at 0.5.

@@ -21,13 +21,13 @@ Where the defaults come from:
 
 from __future__ import annotations
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import Field
+
+from pcgen import ModelConfig
 
 
-class EPiCGANConfig(BaseModel):
+class EPiCGANConfig(ModelConfig):
     """Settings of the EPiC generator and critic."""
-
-    model_config = ConfigDict(extra="forbid", validate_assignment=True)
 
     hidden: int = Field(128, ge=1, description="Per-particle width of both networks (reference: 128).")
     global_dim: int = Field(10, ge=1, description="Width of the global vector and of the global noise (reference: 10).")

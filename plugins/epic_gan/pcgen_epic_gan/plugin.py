@@ -7,7 +7,7 @@ from pcgen import PretrainedWeights, DataInfo, ModelSpec, hookimpl
 from pcgen_epic_gan.config import EPiCGANConfig
 from pcgen_epic_gan.networks import EPiCGAN, EPiCCritic, EPiCGenerator
 
-PCGEN_CONTRACT = "2.1"
+PCGEN_CONTRACT = "2.3"
 
 PAPER = "E. Buhmann, G. Kasieczka, J. Thaler, EPiC-GAN: Equivariant Point Cloud Generation for Particle Jets, arXiv:2301.08128"
 
@@ -22,6 +22,7 @@ SPEC = ModelSpec(
     name="epic-gan",
     config_class=EPiCGANConfig,
     build=build,
+    conditions=("*",),  # any conditions: the networks take cond of width DataInfo.cond_dim
     recipe="adversarial",
     # Reference (start_training.py, training.py): LSGAN, Adam lr 1e-4 for both networks,
     # betas (0.9, 0.999), one critic step per generator step, no schedule; pcgen adds its usual

@@ -25,13 +25,13 @@ from __future__ import annotations
 
 from typing import Self
 
-from pydantic import BaseModel, ConfigDict, Field, model_validator
+from pydantic import Field, model_validator
+
+from pcgen import ModelConfig
 
 
-class GASTConfig(BaseModel):
+class GASTConfig(ModelConfig):
     """Settings of the GAST generator and discriminator (see the module docstring for sources)."""
-
-    model_config = ConfigDict(extra="forbid", validate_assignment=True)
 
     embed_dim: int = Field(64, ge=1, description="Particle embedding width, also of the global feature (64).")
     num_heads: int = Field(4, ge=1, description="Attention heads; must divide embed_dim (reference: 4).")

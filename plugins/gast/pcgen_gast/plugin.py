@@ -7,7 +7,7 @@ from pcgen import PretrainedWeights, AdversarialModel, DataInfo, ModelSpec, hook
 from pcgen_gast.config import GASTConfig
 from pcgen_gast.networks import GASTDiscriminator, GASTGenerator
 
-PCGEN_CONTRACT = "2.1"
+PCGEN_CONTRACT = "2.3"
 
 PAPER = (
     "K. Stelzner, K. Kersting, A. R. Kosiorek, Generative Adversarial Set Transformers, "

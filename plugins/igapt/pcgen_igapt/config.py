@@ -27,13 +27,13 @@ from __future__ import annotations
 
 from typing import Self
 
-from pydantic import BaseModel, ConfigDict, Field, model_validator
+from pydantic import Field, model_validator
+
+from pcgen import ModelConfig
 
 
-class IGAPTConfig(BaseModel):
+class IGAPTConfig(ModelConfig):
     """Settings of the iGAPT generator and discriminator (see the module docstring for sources)."""
-
-    model_config = ConfigDict(extra="forbid", validate_assignment=True)
 
     embed_dim: int = Field(64, ge=1, description="Particle embedding width (reference: 64).")
     global_dim: int | None = Field(

@@ -7,7 +7,7 @@ from pcgen import PretrainedWeights, AdversarialModel, DataInfo, ModelSpec, hook
 from pcgen_igapt.config import IGAPTConfig
 from pcgen_igapt.networks import IGAPTDiscriminator, IGAPTGenerator
 
-PCGEN_CONTRACT = "2.1"
+PCGEN_CONTRACT = "2.3"
 
 PAPER = (
     "A. Li, V. Krishnamohan, R. Kansal et al., Induced Generative Adversarial Particle Transformers, arXiv:2312.04757"

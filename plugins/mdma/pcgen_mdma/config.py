@@ -27,13 +27,13 @@ from __future__ import annotations
 
 from typing import Literal, Self
 
-from pydantic import BaseModel, ConfigDict, Field, model_validator
+from pydantic import Field, model_validator
+
+from pcgen import ModelConfig
 
 
-class MDMAConfig(BaseModel):
+class MDMAConfig(ModelConfig):
     """Settings of the MDMA generator, critic and mean-field matching loss (sources: module docstring)."""
-
-    model_config = ConfigDict(extra="forbid", validate_assignment=True)
 
     generator_blocks: int = Field(7, ge=1, description="Mean-field blocks in the generator (reference: 7).")
     generator_latent_dim: int = Field(16, ge=1, description="Generator point / mean-field width (reference: 16).")

@@ -7,7 +7,7 @@ from pcgen import PretrainedWeights, DataInfo, ModelSpec, hookimpl
 from pcgen_mdma.config import MDMAConfig
 from pcgen_mdma.networks import MDMACritic, MDMAGenerator, MDMAModel
 
-PCGEN_CONTRACT = "2.1"
+PCGEN_CONTRACT = "2.3"
 
 PAPER = "B. Käch, I. Melzer-Pellmann, Attention to Mean-Fields for Particle Cloud Generation, arXiv:2305.15254"
 
@@ -23,6 +23,7 @@ SPEC = ModelSpec(
     name="mdma",
     config_class=MDMAConfig,
     build=build,
+    conditions=("*",),  # any conditions: the networks take cond of width DataInfo.cond_dim
     recipe="adversarial",
     # Paper (sec. 3.1, JetNet150): LSGAN; Adam with zero momentum; linear warm-up to 1e-4, then
     # cosine annealing. Reference (fit.py): betas (0, 0.999), lr 1e-4 for both, 2,000 warm-up steps.

@@ -23,13 +23,13 @@ Where the defaults come from:
 
 from __future__ import annotations
 
-from pydantic import BaseModel, ConfigDict, Field, model_validator
+from pydantic import Field, model_validator
+
+from pcgen import ModelConfig
 
 
-class OmniJetConfig(BaseModel):
+class OmniJetConfig(ModelConfig):
     """Settings of the tokenizer, the GPT and sampling."""
-
-    model_config = ConfigDict(extra="forbid")
 
     # -- tokenizer (VQ-VAE) ------------------------------------------------------------------------
     codebook_size: int = Field(8192, ge=2, le=65536, description="Code vectors (paper: 8,192 jets, 65,536 showers).")

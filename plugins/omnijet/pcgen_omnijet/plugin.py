@@ -9,7 +9,7 @@ from pcgen_omnijet.config import OmniJetConfig
 from pcgen_omnijet.gpt import GPT
 from pcgen_omnijet.tokenizer import Tokenizer
 
-PCGEN_CONTRACT = "2.1"
+PCGEN_CONTRACT = "2.3"
 
 PAPER = (
     "J. Birk, A. Hallin, G. Kasieczka, OmniJet-alpha: the first cross-task foundation model for particle "

@@ -38,13 +38,13 @@ from __future__ import annotations
 
 from typing import Self
 
-from pydantic import BaseModel, ConfigDict, Field, model_validator
+from pydantic import Field, model_validator
+
+from pcgen import ModelConfig
 
 
-class TFRefinerConfig(BaseModel):
+class TFRefinerConfig(ModelConfig):
     """Settings of the flow, the refiner and the critic (see the module docstring for sources)."""
-
-    model_config = ConfigDict(extra="forbid", validate_assignment=True)
 
     # -- the normalising flow --------------------------------------------------------------------
     coupling_layers: int = Field(15, ge=1, description="Rational-quadratic-spline coupling layers (paper: 15).")
