@@ -31,7 +31,7 @@ from pcgen.data.multiplicity import jet_condition, mask_for  # noqa: E402
 from pcgen.data.pointclouds import JET_FEATURES  # noqa: E402
 from pcgen.plugins import load_registry  # noqa: E402
 from pcgen.specs import DataInfo  # noqa: E402
-from pcgen.train.precision import Accelerator, autocast, compile_submodules  # noqa: E402
+from pcgen.runtime.precision import Accelerator, autocast, compile_submodules  # noqa: E402
 from pcgen.train.recipe import Batch, host_values  # noqa: E402
 
 GAN_PLUGINS = ("igapt", "mdma", "gast", "epic-gan")
@@ -145,9 +145,9 @@ def main() -> None:
              "|---|---|---|---|---|"]
     gen_plugins = GAN_PLUGINS if not small else ("igapt", "mdma")
     if small:  # check the compile path without minutes of code generation on a CPU
-        import pcgen.train.precision
+        import pcgen.runtime.precision
 
-        pcgen.train.precision.COMPILE_BACKEND = "eager"
+        pcgen.runtime.precision.COMPILE_BACKEND = "eager"
     for particles in (30, 150):
         for plugin in gen_plugins:
             cells = []

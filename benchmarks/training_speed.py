@@ -91,7 +91,7 @@ def _build(plugin: str, args: argparse.Namespace, setting: str) -> tuple[Any, An
 def _accelerate(recipe: Any, resolved: Any) -> Any:
     """This checkout's accelerator settings applied to a recipe, if it has them (the baseline does not)."""
     try:
-        from pcgen.train.precision import Accelerator
+        from pcgen.runtime.precision import Accelerator
     except ImportError:
         return None
     accelerator = Accelerator.from_config(resolved.run.train, __import__("torch").device("cpu"))

@@ -111,7 +111,7 @@ def check_ranks(ranks: list[dict], batch_size: int) -> None:
 
 def test_two_ranks_train_a_gan_with_gradient_penalty_and_resume_exactly(registry, tmp_path: Path) -> None:
     from pcgen.sampling import load_trained
-    from pcgen.train.checkpoint import load_checkpoint
+    from pcgen.runtime.checkpoint import load_checkpoint
 
     base = quick_overrides(8, **{"recipe.loss": '"wgan-gp"', "recipe.schedule": '"constant"',
                                  "train.checkpoint_every": 4}) + small(registry, "igapt")

@@ -14,8 +14,8 @@ from torch import nn
 
 from pcgen.config import load_config
 from pcgen.nn import Dropout, dropout
-from pcgen.train import precision
-from pcgen.train.checkpoint import load_checkpoint
+from pcgen.runtime import precision
+from pcgen.runtime.checkpoint import load_checkpoint
 from pcgen.train.recipe import clip_gradients, grad_norm, host_values, make_optimizer
 from pcgen.train.runner import execute
 
@@ -319,7 +319,7 @@ def test_inducing_points_shared_by_the_batch_attend_as_plain_attention() -> None
 def test_freed_cpu_memory_is_reused_without_new_page_faults() -> None:
     import resource
 
-    from pcgen.train.cpu_memory import keep_freed_memory
+    from pcgen.runtime.cpu_memory import keep_freed_memory
 
     if not keep_freed_memory():
         pytest.skip("the C library is not glibc")

@@ -258,7 +258,7 @@ def test_omnijet_builds_for_showers() -> None:
 @pytest.mark.parametrize("interrupt", [4, 14], ids=["in-tokenizer-stage", "in-gpt-stage"])
 def test_an_interrupted_omnijet_run_resumes_exactly(registry, tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
                                                      interrupt: int) -> None:
-    from pcgen.train.checkpoint import load_checkpoint
+    from pcgen.runtime.checkpoint import load_checkpoint
     from pcgen.train.runner import resume_config
     from pcgen.train.staged import StagedRecipe
 

@@ -14,7 +14,7 @@ from pcgen.config import ConfigError, load_config
 from pcgen.pretrained import export_pretrained, find_pretrained, load_pretrained, load_weights_file, sha256_of
 from pcgen.sampling import load_trained
 from pcgen.specs import PretrainedWeights
-from pcgen.train.checkpoint import CheckpointError
+from pcgen.runtime.checkpoint import CheckpointError
 from pcgen.train.runner import execute
 
 pytest.importorskip("pcgen_epic_fm")

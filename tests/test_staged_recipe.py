@@ -24,7 +24,7 @@ from pcgen.config import ConfigError, load_config, read_toml, resolve
 from pcgen.data.multiplicity import jet_condition, mask_for
 from pcgen.nn import apply_mask, masked_mean
 from pcgen.plugins import PluginError, load_registry
-from pcgen.train.checkpoint import load_checkpoint
+from pcgen.runtime.checkpoint import load_checkpoint
 from pcgen.train.recipe import Batch
 from pcgen.train.runner import execute, resume_config
 from pcgen.train.staged import StagedConfig, StagedRecipe, staged_config_for

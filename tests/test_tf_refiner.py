@@ -17,7 +17,7 @@ from pcgen.data.multiplicity import jet_condition, mask_for
 from pcgen.data.pointclouds import JET_FEATURES
 from pcgen.data.preprocessing import FeatureScaler
 from pcgen.sampling import load_trained, seeded
-from pcgen.train.checkpoint import load_checkpoint
+from pcgen.runtime.checkpoint import load_checkpoint
 from pcgen.train.likelihood import LikelihoodConfig, LikelihoodRecipe
 from pcgen.train.recipe import Batch
 from pcgen.train.runner import execute, resume_config

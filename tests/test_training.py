@@ -11,7 +11,7 @@ import torch
 from conftest import quick_overrides
 
 from pcgen.config import load_config
-from pcgen.train.checkpoint import CheckpointError, load_checkpoint, save_checkpoint
+from pcgen.runtime.checkpoint import CheckpointError, load_checkpoint, save_checkpoint
 from pcgen.train.recipe import warmup_cosine
 from pcgen.train.runner import execute, resume_config
 

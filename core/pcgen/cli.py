@@ -68,7 +68,7 @@ def _user_errors() -> tuple[type[Exception], ...]:
     from pcgen.config import ConfigError
     from pcgen.data.store import DataError
     from pcgen.plugins import PluginError
-    from pcgen.train.checkpoint import CheckpointError
+    from pcgen.runtime.checkpoint import CheckpointError
 
     return (ConfigError, PluginError, DataError, CheckpointError, OSError, FloatingPointError)
 
@@ -87,13 +87,20 @@ def _version(value: bool) -> None:
         raise typer.Exit()
 
 
+LISTING_COMMANDS = frozenset({"plugins", "models", "new-plugin"})
+"""Commands that run no torch work: the thread setting (which measures the idle CPUs for 0.2 s) is skipped."""
+
+
 @app.callback()
 def _main(
+    ctx: typer.Context,
     version: Annotated[bool, typer.Option("--version", callback=_version, is_eager=True, help="Show the version.")] = False,
     threads: Annotated[int, typer.Option("--threads", envvar="PCGEN_THREADS", min=0, help="CPU threads for torch "
                                          "(0 = the CPUs this process may use; `pcgen run` also reads train.num_threads).")] = 0,
 ) -> None:
     """pcgen: train, sample and evaluate generative models of particle point clouds."""
+    if ctx.invoked_subcommand in LISTING_COMMANDS:
+        return
     from pcgen.threads import configure_threads
 
     configure_threads(threads)

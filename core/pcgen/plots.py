@@ -18,7 +18,7 @@ from pcgen.data import shower_observables as obs
 from pcgen.data.observables import energy_profiles
 from pcgen.data.pointclouds import PointClouds
 from pcgen.metrics.evaluate import TRUTH_ROW, MetricTable
-from pcgen.metrics.jet_metrics import relative_jet_mass
+from pcgen.data.jetfeatures import relative_jet_mass
 from pcgen.metrics.shower_metrics import E_INDEX, infer_num_layers, prepare_showers
 
 REAL_STYLE = {"color": "0.55", "alpha": 0.45, "label": "Real"}

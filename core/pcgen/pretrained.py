@@ -25,8 +25,8 @@ from pcgen.config import default_cache_dir
 from pcgen.safe_io import atomic_path, file_operation
 from pcgen.sampling import TrainedModel, trained_from_parts
 from pcgen.specs import ModelSpec, PretrainedWeights
-from pcgen.train.checkpoint import CheckpointError, load_checkpoint
-from pcgen.train.nonfinite import NonFiniteError, nonfinite_tensors
+from pcgen.runtime.checkpoint import CheckpointError, load_checkpoint
+from pcgen.runtime.nonfinite import NonFiniteError, nonfinite_tensors
 
 WEIGHTS_FORMAT = "pcgen-pretrained-1"
 

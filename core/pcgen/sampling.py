@@ -18,10 +18,10 @@ from pcgen.data.pointclouds import PointClouds, sort_key, sort_particles
 from pcgen.data.preprocessing import FeatureScaler
 from pcgen.models import GenerativeModel
 from pcgen.specs import DataInfo, KindSpec, ModelSpec
-from pcgen.train.checkpoint import load_checkpoint
-from pcgen.train.cpu_memory import keep_freed_memory
-from pcgen.train.nonfinite import NonFiniteError, check_finite_clouds, nonfinite_tensors
-from pcgen.train.precision import autocast, compile_submodules
+from pcgen.runtime.checkpoint import load_checkpoint
+from pcgen.runtime.cpu_memory import keep_freed_memory
+from pcgen.runtime.nonfinite import NonFiniteError, check_finite_clouds, nonfinite_tensors
+from pcgen.runtime.precision import autocast, compile_submodules
 
 
 @contextmanager

@@ -97,7 +97,7 @@ def default_threads(share: int = 1) -> int:
     """Threads for one of ``share`` processes (ranks) when the user chose none: the CPUs this process may
     use (:func:`available_cpus`), but no more than are idle now (at least 1)."""
     allowed = available_cpus()
-    idle = idle_cpus()
+    idle = idle_cpus() if allowed > 1 else None  # one CPU: nothing to choose, no need to measure
     if idle is not None:
         allowed = min(allowed, max(1, math.floor(idle + 0.5)))
     return max(1, allowed // max(share, 1))

@@ -16,7 +16,7 @@ import pytest
 from pcgen.sampling import TrainedModel
 from pcgen.train import runner
 from pcgen.train.budget import check_clouds_fit_in_memory, linear_fit
-from pcgen.train.checkpoint import load_checkpoint
+from pcgen.runtime.checkpoint import load_checkpoint
 
 from .helpers import one_line, run_args
 

@@ -19,7 +19,7 @@ import torch
 from .helpers import one_line, pcgen_process, run_args, without_permission_override
 
 from pcgen.safe_io import FileAccessError, atomic_path, make_new_dir
-from pcgen.train.checkpoint import CheckpointSaveError, load_checkpoint, save_checkpoint
+from pcgen.runtime.checkpoint import CheckpointSaveError, load_checkpoint, save_checkpoint
 from pcgen.train.runner import new_run_dir
 
 def test_a_run_folder_that_cannot_be_created_is_one_line(cli, jets_file: Path, tmp_path: Path) -> None:

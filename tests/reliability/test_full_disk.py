@@ -20,7 +20,7 @@ from tensorboard.compat.tensorflow_stub.io.gfile import LocalFileSystem
 from .helpers import one_line, pcgen_process, run_args
 
 from pcgen.safe_io import FileAccessError
-from pcgen.train.checkpoint import load_checkpoint
+from pcgen.runtime.checkpoint import load_checkpoint
 from pcgen.train.tensorboard import RunLogger
 
 SAMPLED = "3000"

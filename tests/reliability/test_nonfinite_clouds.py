@@ -13,8 +13,8 @@ from toydata import toy_jets
 from pcgen.data.pointclouds import PointClouds
 from pcgen.data.store import write_pointclouds
 from pcgen.sampling import TrainedModel
-from pcgen.train.checkpoint import load_checkpoint, save_checkpoint
-from pcgen.train.nonfinite import NonFiniteError
+from pcgen.runtime.checkpoint import load_checkpoint, save_checkpoint
+from pcgen.runtime.nonfinite import NonFiniteError
 
 NONFINITE_EXIT = 3
 

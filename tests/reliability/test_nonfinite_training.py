@@ -12,8 +12,8 @@ import pytest
 import torch
 from .helpers import one_line, run_args
 
-from pcgen.train.checkpoint import load_checkpoint
-from pcgen.train.nonfinite import NonFiniteError, NonFiniteGuard
+from pcgen.runtime.checkpoint import load_checkpoint
+from pcgen.runtime.nonfinite import NonFiniteError, NonFiniteGuard
 from pcgen.train.trainer import Trainer
 
 NONFINITE_EXIT = 3

@@ -13,7 +13,7 @@ from typing import Any
 import pytest
 
 from pcgen.config import load_config
-from pcgen.train.checkpoint import load_checkpoint
+from pcgen.runtime.checkpoint import load_checkpoint
 
 from .helpers import one_line, run_args
 from .test_nonfinite_training import NONFINITE_EXIT, poison_gradients_from

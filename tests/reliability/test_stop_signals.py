@@ -10,7 +10,7 @@ from pathlib import Path
 import pytest
 from .helpers import one_line, pcgen_process, run_args
 
-from pcgen.train.checkpoint import load_checkpoint
+from pcgen.runtime.checkpoint import load_checkpoint
 
 
 def wait_for(path: Path, proc, timeout: float = 240.0) -> None:  # noqa: ANN001

@@ -19,7 +19,7 @@ from pcgen.data.jetfeatures import RELATIVE_JET_GLOBALS, jet_features_gev
 from pcgen.data.pointclouds import JET_GLOBALS, SHOWER_FEATURES, PointClouds
 from pcgen.data.pythia import jetnet_jet
 from pcgen.data.store import read_pointclouds, write_pointclouds
-from pcgen.metrics.jet_metrics import relative_jet_mass
+from pcgen.data.jetfeatures import relative_jet_mass
 from pcgen.metrics.sanity import applies_to
 
 

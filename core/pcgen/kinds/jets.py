@@ -35,7 +35,7 @@ def multiplicity(clouds: PointClouds) -> np.ndarray:
 
 def jet_observables(clouds: PointClouds) -> dict[str, np.ndarray]:
     """Relative jet mass m / pT and multiplicity of each jet."""
-    from pcgen.metrics.jet_metrics import relative_jet_mass
+    from pcgen.data.jetfeatures import relative_jet_mass
 
     return {"jet_mass_over_pt": relative_jet_mass(clouds.points[..., :3], clouds.mask),
             "multiplicity": multiplicity(clouds)}

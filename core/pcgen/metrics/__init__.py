@@ -4,6 +4,7 @@ EFPs, FPD and KPD are computed in torch (:mod:`pcgen.metrics.efp`, :mod:`pcgen.m
 the W1 jet metrics call jetnet, which is imported only when they compute (it is slow to import).
 """
 
+from pcgen.data.jetfeatures import relative_jet_mass
 from pcgen.metrics.distances import EFPNormalisation
 from pcgen.metrics.efp import efps
 from pcgen.metrics.evaluate import (
@@ -28,7 +29,6 @@ from pcgen.metrics.jet_metrics import (
     JetPairMetric,
     jet_efps,
     prepare_jets,
-    relative_jet_mass,
     seeded_jetnet_rng,
 )
 from pcgen.metrics.shower_metrics import (

@@ -8,12 +8,12 @@ from typing import Any
 
 from pcgen.data.pointclouds import PointClouds
 from pcgen.specs import KindSpec
-from pcgen.train.nonfinite import check_finite_clouds
+from pcgen.runtime.nonfinite import check_finite_clouds
 
 
 def check_evaluation_inputs(clouds: Mapping[str, PointClouds], registry: Any) -> KindSpec:
     """The kind of the clouds (by file name) to compare; raises ``ValueError`` naming the file when they
-    cannot be compared, and :class:`~pcgen.train.nonfinite.NonFiniteError` when one holds NaN or
+    cannot be compared, and :class:`~pcgen.runtime.nonfinite.NonFiniteError` when one holds NaN or
     infinite values."""
     kinds = {}
     for name, pc in clouds.items():

@@ -66,19 +66,6 @@ def prepare_jets(points: Tensor | np.ndarray, mask: Tensor | np.ndarray) -> np.n
     return jets
 
 
-def relative_jet_mass(points: Tensor | np.ndarray, mask: Tensor | np.ndarray) -> np.ndarray:
-    """Jet mass over jet pT from massless particles in relative coordinates, ``(B,)`` float64.
-
-    The same quantity as ``jetnet.utils.jet_features(jets)["mass"]`` (which W1M compares), computed
-    here with numpy only so that plotting does not need to import jetnet.
-    """
-    jets = prepare_jets(points, mask)
-    eta, phi, pt = jets[..., 0], jets[..., 1], jets[..., PT_INDEX]
-    px, py = (pt * np.cos(phi)).sum(1), (pt * np.sin(phi)).sum(1)
-    pz, energy = (pt * np.sinh(eta)).sum(1), (pt * np.cosh(eta)).sum(1)
-    return np.sqrt(np.maximum(energy**2 - px**2 - py**2 - pz**2, 0.0))
-
-
 def _available(*arrays: np.ndarray) -> int:
     return int(min(len(a) for a in arrays))
 

@@ -56,7 +56,7 @@ class ObjectiveRecipe(Recipe):
     :meth:`extra_logs` adds, and ``grad_norm/model``. A step with a non-finite loss or gradient
     changes nothing (no update, no :meth:`after_step`); whether the run then stops, or how many such
     steps in a row it allows, is the trainer's business (``train.on_nonfinite``,
-    ``train.max_nonfinite_in_row``, see :mod:`pcgen.train.nonfinite`).
+    ``train.max_nonfinite_in_row``, see :mod:`pcgen.runtime.nonfinite`).
     """
 
     model_class: type[GenerativeModel] = ObjectiveModel

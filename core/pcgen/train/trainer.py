@@ -18,16 +18,16 @@ from pcgen.config import ResolvedConfig
 from pcgen.sampling import TrainedModel, seeded
 from pcgen.specs import ModelSpec
 from pcgen.train import distributed
-from pcgen.train.checkpoint import CheckpointSaveError, load_checkpoint, save_checkpoint
+from pcgen.runtime.checkpoint import CheckpointSaveError, load_checkpoint, save_checkpoint
 from pcgen.train.data_prep import PreparedData
-from pcgen.train.nonfinite import (
+from pcgen.runtime.nonfinite import (
     NonFiniteError,
     NonFiniteGuard,
     TooManyNonFiniteSteps,
     all_finite,
     nonfinite_tensors,
 )
-from pcgen.train.precision import Accelerator
+from pcgen.runtime.precision import Accelerator
 from pcgen.train.recipe import Batch, Logs, Recipe, host_values
 from pcgen.train.signals import StopSignals
 from pcgen.train.tensorboard import RunLogger
@@ -270,7 +270,7 @@ class Trainer:
         after saving a checkpoint that ``--resume`` continues from.
 
         A non-finite loss, gradient or weight raises :class:`NonFiniteError` (see
-        :mod:`pcgen.train.nonfinite`) and saves nothing: the last good checkpoint stays. A checkpoint
+        :mod:`pcgen.runtime.nonfinite`) and saves nothing: the last good checkpoint stays. A checkpoint
         that cannot be written raises :class:`CheckpointSaveError`, the previous one intact.
         """
         hook = self.registry.manager.hook

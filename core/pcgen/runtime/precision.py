@@ -23,7 +23,7 @@ from typing import Any, Literal
 import torch
 from torch import nn
 
-from pcgen.train.cpu_memory import keep_freed_memory
+from pcgen.runtime.cpu_memory import keep_freed_memory
 
 Precision = Literal["32", "bf16-mixed"]
 PRECISIONS: tuple[str, ...] = ("32", "bf16-mixed")
@@ -51,12 +51,10 @@ def enable_tf32(device: torch.device, enabled: bool = True) -> None:
 def compile_submodules(model: nn.Module, skip: tuple[str, ...] = ()) -> list[str]:
     """Compile in place the outermost networks of ``model`` that have a ``forward`` of their own.
 
-    A :class:`~pcgen.models.GenerativeModel` is a container whose methods call its networks, so
-    its children are visited instead; children named in ``skip`` are left alone. Returns the
-    qualified names of the compiled modules.
+    A module without a ``forward`` of its own (a :class:`~pcgen.models.GenerativeModel`: a container
+    whose methods call its networks) is visited instead; children named in ``skip`` are left alone.
+    Returns the qualified names of the compiled modules.
     """
-    from pcgen.models import GenerativeModel
-
     compiled: list[str] = []
 
     def visit(prefix: str, module: nn.Module) -> None:
@@ -64,7 +62,7 @@ def compile_submodules(model: nn.Module, skip: tuple[str, ...] = ()) -> list[str
             if name in skip or not any(True for _ in child.parameters()):
                 continue
             qualified = f"{prefix}{name}"
-            if isinstance(child, GenerativeModel) or type(child).forward is nn.Module.forward:
+            if type(child).forward is nn.Module.forward:
                 visit(f"{qualified}.", child)
             else:
                 child.compile(backend=COMPILE_BACKEND)
@@ -97,7 +95,7 @@ class Accelerator:
 
     def prepare(self, recipe: Any) -> None:
         """Set up TF32 and compilation for a recipe whose model is on :attr:`device` (on a CPU, freed
-        memory is kept for reuse: :func:`pcgen.train.cpu_memory.keep_freed_memory`)."""
+        memory is kept for reuse: :func:`pcgen.runtime.cpu_memory.keep_freed_memory`)."""
         enable_tf32(self.device, self.tf32)
         if self.device.type == "cpu":
             keep_freed_memory()
