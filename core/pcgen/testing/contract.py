@@ -113,8 +113,10 @@ def test_sample_shapes_and_zero_padding(pcgen_registry: Registry, pcgen_spec: Mo
 
 
 def test_a_conditional_models_output_depends_on_its_condition(pcgen_registry: Registry, pcgen_spec: ModelSpec) -> None:
-    """A model that accepts conditions (ModelSpec.conditions) changes its samples when only the condition
-    changes (same noise, same masks), and still zeroes the padding.
+    """A conditional model's samples change when only its condition changes.
+
+    Same noise and masks, the condition column -1.5 or 1.5, for a model that accepts conditions
+    (ModelSpec.conditions); the padding stays zero.
 
     Fix: feed every column of cond (DataInfo.cond_dim wide: n / N, then the conditions) into the
     generator; or declare ModelSpec(conditions=()) if the model cannot be conditioned.
