@@ -135,11 +135,17 @@ def test_a_conditional_models_samples_follow_its_condition(conditional_showers: 
     assert not np.allclose(low.points, high.points)  # same noise and masks: only the condition differs
 
 
-def test_exported_weights_keep_the_conditions(conditional_showers: Path, registry, tmp_path: Path) -> None:
+def test_exported_weights_keep_the_conditions(conditional_showers: Path, registry, tmp_path: Path,
+                                              monkeypatch: pytest.MonkeyPatch) -> None:
+    import dataclasses
+
+    import pcgen.cli
     from pcgen.pretrained import export_pretrained, load_weights_file
     from pcgen.sampling import load_trained
+    from pcgen.specs import PretrainedWeights
 
-    export_pretrained(conditional_showers / "checkpoints" / "last.pt", tmp_path / "cond.safetensors", {"name": "cond"})
+    card = export_pretrained(conditional_showers / "checkpoints" / "last.pt", tmp_path / "cond.safetensors",
+                             {"name": "cond"})
     shipped = load_weights_file(tmp_path / "cond.safetensors", registry)
     original = load_trained(conditional_showers, registry)
     assert shipped.conditions is not None and shipped.conditions.names == ("incident_energy",)
@@ -147,3 +153,13 @@ def test_exported_weights_keep_the_conditions(conditional_showers: Path, registr
     a, b = (m.generate(8, seed=2, conditions=request) for m in (shipped, original))
     np.testing.assert_array_equal(a.points, b.points)
     assert (a.globals[:, 0] == 3e4).all()
+
+    entry = PretrainedWeights(name="mdma-cond-test", location=str(tmp_path / "cond.safetensors"), sha256=card["sha256"])
+    spec = registry.models["mdma"]
+    monkeypatch.setitem(registry.models, "mdma", dataclasses.replace(spec, pretrained=(*spec.pretrained, entry)))
+    monkeypatch.setattr(pcgen.cli, "_registry", lambda: registry)
+    out = tmp_path / "pretrained.h5"
+    result = CliRunner().invoke(app, ["sample", "--pretrained", "mdma-cond-test", "--n", "12", "--out", str(out),
+                                      "--condition", "incident_energy=20GeV"])
+    assert result.exit_code == 0, result.stderr
+    assert (read_pointclouds(out).globals[:, 0] == 20_000.0).all()
