@@ -3,6 +3,8 @@ tests -> pcgen run, in a folder outside the repository; pcgen check explains a f
 
 from __future__ import annotations
 
+from collections.abc import Iterator
+
 import os
 import subprocess
 import sys
@@ -33,31 +35,44 @@ def sh(*args: str, cwd: Path) -> subprocess.CompletedProcess[str]:
     return done
 
 
-@pytest.mark.slow
-def test_a_new_plugin_installs_is_listed_passes_the_contract_and_its_tests_and_trains(tmp_path: Path) -> None:
-    outside = tmp_path / "empty"
-    outside.mkdir()
+@pytest.fixture(scope="module")
+def installed_kit(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[Path, Path]]:
+    """A plugin written by `pcgen new-plugin` outside the repository and pip-installed (editable):
+    (the folder it was written from, the plugin's folder); uninstalled afterwards."""
+    outside = tmp_path_factory.mktemp("empty")
     sh(str(BIN / "pcgen"), "new-plugin", "kitmodel", cwd=outside)
     folder = outside / "pcgen-kitmodel"
     assert {p.name for p in folder.iterdir()} == {"pyproject.toml", "README.md", "pcgen_kitmodel", "tests"}
     sh(sys.executable, "-m", "pip", "install", "--quiet", "--no-deps", "--no-build-isolation", "-e", str(folder),
        cwd=outside)
     try:
-        listed = sh(str(BIN / "pcgen"), "plugins", cwd=outside).stdout
-        assert "kitmodel" in listed and "broken" not in listed
-        checked = sh(str(BIN / "pcgen"), "check", "kitmodel", cwd=outside).stdout
-        assert "0 failed" in checked and "FAIL" not in checked
-        own = sh(sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider", "-o", "addopts=", cwd=folder).stdout
-        assert "2 passed" in own
-        data = outside / "jets.h5"
-        write_pointclouds(toy_jets(400, 30, seed=2), data)
-        sh(str(BIN / "pcgen"), "run", "--plugin", "kitmodel", "--quiet", "--set", "data.dataset=file",
-           "--set", f'data.path="{data}"', "--set", 'run_dir="runs"', "--set", 'name="kit"',
-           "--set", "train.max_steps=20", "--set", "eval.num_jets=60", "--set", "eval.efp=false", cwd=outside)
-        assert (outside / "runs" / "kit" / "metrics.md").is_file()
-        assert not list(folder.glob("*.egg-info")) and not (folder / "build").exists()  # the source tree stays clean
+        yield outside, folder
     finally:
         subprocess.run([sys.executable, "-m", "pip", "uninstall", "--quiet", "-y", "pcgen-kitmodel"], check=False)
+
+
+@pytest.mark.slow
+def test_a_new_plugin_installs_is_listed_and_passes_the_contract(installed_kit: tuple[Path, Path]) -> None:
+    outside, folder = installed_kit
+    listed = sh(str(BIN / "pcgen"), "plugins", cwd=outside).stdout
+    assert "kitmodel" in listed and "broken" not in listed
+    checked = sh(str(BIN / "pcgen"), "check", "kitmodel", cwd=outside).stdout
+    assert "0 failed" in checked and "FAIL" not in checked
+    assert not list(folder.glob("*.egg-info")) and not (folder / "build").exists()  # the source tree stays clean
+
+
+@pytest.mark.slow
+def test_a_new_plugin_passes_its_own_tests_and_trains(installed_kit: tuple[Path, Path]) -> None:
+    outside, folder = installed_kit
+    own = sh(sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider", "-o", "addopts=", cwd=folder).stdout
+    assert "2 passed" in own
+    data = outside / "jets.h5"
+    write_pointclouds(toy_jets(400, 30, seed=2), data)
+    sh(str(BIN / "pcgen"), "run", "--plugin", "kitmodel", "--quiet", "--set", "data.dataset=file",
+       "--set", f'data.path="{data}"', "--set", 'run_dir="runs"', "--set", 'name="kit"',
+       "--set", "train.max_steps=20", "--set", "eval.num_jets=60", "--set", "eval.efp=false", cwd=outside)
+    assert (outside / "runs" / "kit" / "metrics.md").is_file()
+    assert not list(folder.glob("*.egg-info")) and not (folder / "build").exists()
 
 
 def test_new_plugin_refuses_a_bad_name_and_a_folder_in_use(tmp_path: Path) -> None:
