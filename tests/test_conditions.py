@@ -163,3 +163,22 @@ def test_exported_weights_keep_the_conditions(conditional_showers: Path, registr
                                       "--condition", "incident_energy=20GeV"])
     assert result.exit_code == 0, result.stderr
     assert (read_pointclouds(out).globals[:, 0] == 20_000.0).all()
+
+
+def test_a_calochallenge_file_is_compared_per_incident_energy_bin(registry, tmp_path: Path) -> None:
+    from pcgen.data.calo import DATASET2, VoxelShowers, write_calochallenge
+
+    rng = np.random.default_rng(5)
+    incident = np.exp(rng.uniform(np.log(1e3), np.log(1e6), 300)).astype(np.float32)  # 1 GeV - 1 TeV, MeV
+    voxels = rng.exponential(1.0, (300, DATASET2.num_voxels)) * (rng.random((300, DATASET2.num_voxels)) < 0.05)
+    voxels *= (incident / voxels.sum(1))[:, None] * 0.3  # a response of 0.3 at every energy
+    path = write_calochallenge(VoxelShowers(voxels.astype(np.float32), incident, DATASET2), tmp_path / "ds2.h5")
+    config = load_config(None, ['data.dataset="calochallenge-2"', f'data.path="{path}"', "data.num_particles=400",
+                                "data.num_jets=300", "train.max_steps=1"], registry, plugin="mdma")
+    showers = config.dataset.load(config.run.data, progress=False)
+    kind = registry.kind_of(showers)
+    reports = kind.reports(showers, showers)
+    rows = reports["json"]["energy_bins"]
+    assert len(rows) == 5 and sum(r["real_count"] for r in rows) == 300
+    assert all(abs(r["real_response"] - 0.3) < 0.01 and r["w1_response"] == 0 for r in rows)
+    assert len(reports["figures"]["response"].axes) == 2
