@@ -247,16 +247,17 @@ def metrics_for_kind(registry: Any, kind: str) -> list[MetricSpec]:
     return [m for m in registry.metrics.values() if m.kind == kind]
 
 
-def training_metrics(registry: Any, kind: str, names: list[str] | None) -> list[MetricSpec]:
-    """Metrics of in-training evaluations: ``names`` (``eval.during_training``), or those of ``kind``
-    marked ``during_training``; a named metric of another kind is an error."""
-    specs = metrics_for_kind(registry, kind)
+def training_metrics(specs: list[MetricSpec], names: list[str] | None) -> list[MetricSpec]:
+    """Metrics of in-training evaluations, from a kind's ``specs``: ``names`` (``eval.during_training``),
+    or those marked ``during_training``; a name that is not one of them is an error."""
     if names is None:
         return [m for m in specs if m.during_training]
     by_name = {m.name: m for m in specs}
     unknown = [n for n in names if n not in by_name]
     if unknown:
-        raise ValueError(f"eval.during_training names {unknown}, not metrics of {kind}; available: {sorted(by_name)}")
+        kinds = sorted({m.kind for m in specs})
+        raise ValueError(f"eval.during_training names {unknown}, not metrics of {', '.join(kinds) or 'this data'}; "
+                         f"available: {sorted(by_name)}")
     return [by_name[n] for n in names]
 
 

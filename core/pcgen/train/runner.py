@@ -114,7 +114,10 @@ def _execute(resolved: ResolvedConfig, registry: Any, run_dir: Path | None, resu
         recipe = resolved.recipe_spec.recipe_class(model, resolved.recipe)
         cost = on_rank_zero(main, lambda: final_cost(resolved, registry, spec, data, model)) if final_eval else None
         run_dir = Path(on_rank_zero(main, lambda: str(open_run_folder(resolved, run_dir, resume, held))))
-        trainer = Trainer(resolved, spec, recipe, data, run_dir, registry, console, show_progress)
+        from pcgen.metrics.evaluate import metrics_for_kind
+
+        metrics = metrics_for_kind(registry, kind.name)
+        trainer = Trainer(resolved, spec, recipe, data, run_dir, metrics, registry.manager.hook, console, show_progress)
         trainer.final_seconds = cost.seconds if cost is not None else 0.0
         if resume:
             trainer.restore(run_dir / "checkpoints" / "last.pt")
@@ -207,8 +210,9 @@ def check_metric_names(registry: Any, kind: str, ev: Any) -> None:
     from pcgen.metrics.evaluate import metrics_for_kind, select_specs, training_metrics
 
     try:
-        training_metrics(registry, kind, ev.during_training)
-        select_specs(metrics_for_kind(registry, kind), ev)
+        specs = metrics_for_kind(registry, kind)
+        training_metrics(specs, ev.during_training)
+        select_specs(specs, ev)
     except ValueError as err:
         raise ConfigError(str(err)) from None
 
@@ -238,14 +242,14 @@ def final_evaluation(trainer: Trainer, console: Console, show_progress: bool = T
     A model with several sampling variants gets one row (and one samples file) per variant.
     """
     from pcgen.data.store import write_pointclouds
-    from pcgen.metrics.evaluate import efp_normalisation, evaluate, metrics_for_kind, needs_normalisation
+    from pcgen.metrics.evaluate import efp_normalisation, evaluate, needs_normalisation
     from pcgen.plots import multiplicity_figure
 
     run, data, spec = trainer.resolved.run, trainer.data, trainer.spec
     variants = trainer.recipe.model.variants
     real, reference = data.evaluation_clouds(run.eval.num_jets)
     n = len(real)
-    specs = metrics_for_kind(trainer.registry, data.kind.name)
+    specs = trainer.metrics
     normalisation = None
     if needs_normalisation(specs, run.eval):
         # FPD/KPD features: one normalisation per data set, from the whole training split (kept in metrics.json).

@@ -16,7 +16,7 @@ from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, T
 
 from pcgen.config import ResolvedConfig
 from pcgen.sampling import TrainedModel, seeded
-from pcgen.specs import ModelSpec
+from pcgen.specs import MetricSpec, ModelSpec
 from pcgen.train import distributed
 from pcgen.runtime.checkpoint import CheckpointSaveError, load_checkpoint, save_checkpoint
 from pcgen.train.data_prep import PreparedData
@@ -86,12 +86,17 @@ class Trainer:
         recipe: Recipe,
         data: PreparedData,
         run_dir: Path,
-        registry: Any,
+        metrics: list[MetricSpec],
+        hooks: Any,
         console: Console | None = None,
         show_progress: bool = True,
     ) -> None:
         self.resolved, self.spec, self.recipe, self.data = resolved, spec, recipe, data
-        self.run_dir, self.registry = Path(run_dir), registry
+        self.run_dir = Path(run_dir)
+        self.metrics = metrics
+        """The metrics of the data's kind (the in-training ones are chosen from them)."""
+        self.hooks = hooks
+        """The plugins' lifecycle hooks (pluggy's hook relay: ``pcgen_on_train_start`` ...)."""
         self.cfg = resolved.run.train
         self.ranks = distributed.rank_info()
         self.device = run_device(self.cfg.device, self.ranks)
@@ -273,7 +278,7 @@ class Trainer:
         :mod:`pcgen.runtime.nonfinite`) and saves nothing: the last good checkpoint stays. A checkpoint
         that cannot be written raises :class:`CheckpointSaveError`, the previous one intact.
         """
-        hook = self.registry.manager.hook
+        hook = self.hooks
         if self.ranks.is_main:  # plugins hear of the run once, from rank 0
             hook.pcgen_on_train_start(run_dir=str(self.run_dir), config=self.resolved.to_dict())
         self.recipe.model.train()
@@ -412,14 +417,14 @@ class Trainer:
         fake = trained.generate(len(real), seed=self.cfg.seed + 12345, device=self.device,
                                 like=real if trained.conditional else None)
         self.recipe.model.train()
-        specs = training_metrics(self.registry, kind.name, ev.during_training)
+        specs = training_metrics(self.metrics, ev.during_training)
         values = compute_metrics(real, fake, specs, ev)
         step = self.state.step
         self.log_validation_losses(step)
         self.logger.scalars({f"metrics/{k}": v for k, v in values.items()}, step)
         self.logger.figure("distributions", kind.figure(real, {self.spec.name: fake}, 50), step)
         self.log_observables(real, fake, step)
-        self.registry.manager.hook.pcgen_on_evaluation(run_dir=str(self.run_dir), step=step, metrics=values)
+        self.hooks.pcgen_on_evaluation(run_dir=str(self.run_dir), step=step, metrics=values)
         score = selection_score(values, [spec.name for spec in specs])
         if specs and self.recipe.in_final_stage and score < self.state.best_value:
             self.state.best_value = score
