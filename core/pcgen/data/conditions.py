@@ -45,6 +45,11 @@ def condition_values(clouds: PointClouds, kind: KindSpec, names: Sequence[str], 
     return np.stack(columns, axis=1) if columns else np.zeros((len(clouds), 0))
 
 
+def _logged(values: Tensor, log: Tensor) -> Tensor:
+    """``values`` with the columns flagged in ``log`` replaced by their logarithm."""
+    return torch.where(log, values.clamp_min(1e-30).log(), values)
+
+
 class ConditionModel:
     """The preprocessing of a model's conditions (log where the kind says so, then standardised on the
     training set) and the training set's (condition, multiplicity) pairs.
@@ -65,7 +70,7 @@ class ConditionModel:
         """Fit on the training clouds."""
         values = torch.from_numpy(condition_values(clouds, kind, names, "the training clouds"))
         log = torch.tensor([kind.condition(n).log for n in names], dtype=torch.bool)
-        transformed = torch.where(log, values.clamp_min(1e-30).log(), values)
+        transformed = _logged(values, log)
         shift, scale = transformed.mean(0), transformed.std(0).clamp_min(1e-12)
         keep = np.random.default_rng(seed).permutation(len(clouds))[:MAX_PAIRS]
         return cls(names, log, shift, scale, values[keep], torch.from_numpy(clouds.multiplicity[keep]))
@@ -73,8 +78,7 @@ class ConditionModel:
     def transform(self, values: np.ndarray | Tensor) -> Tensor:
         """Physical ``(B, C)`` values -> the model's standardised ones (float32)."""
         v = torch.as_tensor(values, dtype=torch.float64).reshape(-1, len(self.names))
-        v = torch.where(self.log, v.clamp_min(1e-30).log(), v)
-        return ((v - self.shift) / self.scale).float()
+        return ((_logged(v, self.log) - self.shift) / self.scale).float()
 
     def model_condition(self, mask: Tensor, values: np.ndarray | Tensor) -> Tensor:
         """The model's ``cond``: multiplicity / N, then the preprocessed conditions."""

@@ -106,7 +106,8 @@ def _execute(resolved: ResolvedConfig, registry: Any, run_dir: Path | None, resu
         if main:
             barrier()
         kind = registry.kind_of(clouds)
-        check_metric_names(registry, kind.name, run.eval)
+        if resolved.kind is None:  # a file: its kind is known only now
+            check_metric_names(registry, kind.name, run.eval)
         data = prepare(clouds, resolved, spec, kind)
         model = registry.build_model(spec, resolved.model, data.info)
         if run.train.init_weights and not resume:
