@@ -1,9 +1,11 @@
 """Issue 21, item 8: author-kit papercuts. ``pcgen compare --set PLUGIN.model.KEY=VALUE`` gives a setting
 to one model (a plain ``model.KEY`` goes to all, and the error names the model that refuses it);
-``pcgen data split --run RUN --out FILE`` writes a run's held-out clouds for ``pcgen eval --reference``."""
+``pcgen data split --run RUN --out FILE`` writes a run's held-out clouds for ``pcgen eval --reference``;
+``pcgen check`` builds every model it samples or trains from the plugin's quick config."""
 
 from __future__ import annotations
 
+import sys
 import tomllib
 from pathlib import Path
 from typing import Any
@@ -11,11 +13,14 @@ from typing import Any
 import numpy as np
 import pytest
 
+import pcgen.plugins
 from pcgen.compare import overrides_per_plugin
 from pcgen.config import ConfigError, load_config
 from pcgen.data.store import read_pointclouds
+from pcgen.testing.check import run_contract
 from pcgen.train.data_prep import load_clouds, prepare
 
+from conftest import write_plugin_distribution
 from .helpers import one_line, run_args
 
 
@@ -78,3 +83,50 @@ def test_data_split_of_a_folder_that_is_no_run_is_one_line(cli, tmp_path: Path) 
     assert result.exit_code == 2
     assert one_line(result.stderr) == (f"error: {tmp_path} is not a pcgen run folder (no config.toml); "
                                        "pass the folder `pcgen run` made")
+
+
+SLOW_DEFAULT = '''
+import torch
+from torch import nn
+from pcgen import ModelConfig, ModelSpec, ObjectiveModel, hookimpl
+
+PCGEN_CONTRACT = "2.0"
+
+class Cfg(ModelConfig):
+    steps: int = 1_000_000
+
+class Stepped(ObjectiveModel):
+    """Independent particles refined by `steps` cheap steps; the paper default stands for hours of sampling."""
+    def __init__(self, config, features):
+        super().__init__()
+        self.steps, self.b = config.steps, nn.Parameter(torch.zeros(features))
+    def training_losses(self, batch, step):
+        return {"fit": ((batch.x - self.b) ** 2).mean()}
+    def _sample(self, mask, cond):
+        if self.steps > 100:
+            raise RuntimeError(f"SLOW-DEFAULT: sampled with the paper's {self.steps} steps")
+        return torch.randn(*mask.shape, self.b.shape[0]) + self.b
+
+@hookimpl
+def pcgen_register_models():
+    return [ModelSpec(name="slowdefault", config_class=Cfg, build=lambda config, info: Stepped(config, info.num_features),
+                      recipe="objective", quick_config={"steps": 4})]
+'''
+
+
+def test_pcgen_check_samples_and_trains_only_the_quick_config(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """A plugin whose paper default samples for hours (here: refuses to) is checked through its quick config:
+    no contract test meets the default's sampling (before: the contract built the paper config for its
+    shape, padding, equivariance and slot tests, so `pcgen check` took as long as the default samples)."""
+    write_plugin_distribution(tmp_path, "plug_slowdefault", SLOW_DEFAULT, "pcgen-slowdefault", "0.1.0", "slowdefault")
+    monkeypatch.syspath_prepend(str(tmp_path))
+    monkeypatch.setattr(pcgen.plugins, "_REGISTRY", None)
+    try:
+        results = run_contract("slowdefault")
+    finally:
+        sys.modules.pop("plug_slowdefault", None)
+        pcgen.plugins._REGISTRY = None
+    ran = [r for r in results if r.outcome != "skipped"]
+    assert len(ran) >= 7, [r.test for r in results]
+    assert not [r for r in results if "SLOW-DEFAULT" in r.seen], [r for r in results if "SLOW-DEFAULT" in r.seen]
+    assert "test_build_returns_a_generative_model" in {r.test.split("[")[0] for r in ran}
