@@ -10,6 +10,9 @@ Each measurement is a fresh process (the OpenMP wait policy is read when torch l
 - ``old default``: torch's own thread count and OpenMP's default waiting (what pcgen did before);
 - ``threads=N``: ``pcgen --threads N`` (passive waiting);
 
+sampling with ``default`` and ``threads=N`` shares the batches out to one-thread generation processes
+(``generation_workers``: N, or the CPUs the process may use); ``old default`` samples in one process;
+
 in two conditions: alone, and next to ``--busy`` processes that each keep one core busy (pure-Python
 loops, as a second job or a test suite would). Training: iGAPT on the default data (the README's main
 job), steps/s over ``--seconds`` of training after a warm-up. Sampling: the shipped ``epic-fm-top30``
@@ -63,7 +66,10 @@ def worker(task: str, seconds: float) -> dict[str, float]:
     if task == "train":
         result.update(train_speed(registry, seconds))
     else:
-        result.update(sample_speed(registry, seconds))
+        from pcgen.threads import generation_workers
+
+        workers = 1 if threads is None else generation_workers()  # before: one process, torch's threads
+        result.update(sample_speed(registry, seconds, workers), workers=float(workers))
     return result
 
 
@@ -93,16 +99,17 @@ def train_speed(registry: Any, seconds: float) -> dict[str, float]:
                 return {"steps_per_second": steps / (time.perf_counter() - start)}
 
 
-def sample_speed(registry: Any, seconds: float) -> dict[str, float]:
-    """µs per jet of the shipped epic-fm-top30 at 20 midpoint steps, over ``seconds`` of sampling."""
+def sample_speed(registry: Any, seconds: float, workers: int) -> dict[str, float]:
+    """µs per jet of the shipped epic-fm-top30 at 20 midpoint steps, over ``seconds`` of sampling by
+    ``workers`` generation processes (``TrainedModel.generate``)."""
     from pcgen.pretrained import load_pretrained
 
     trained = load_pretrained("epic-fm-top30", registry, "cpu", ["model.solver_steps=20"])
-    trained.generate(136, seed=0)  # warm-up
+    trained.generate(136, seed=0, workers=1)  # warm-up
     jets, start = 0, time.perf_counter()
     while time.perf_counter() - start < seconds:
-        trained.generate(272, seed=jets)
-        jets += 272
+        trained.generate(544, seed=jets, workers=workers)
+        jets += 544
     return {"us_per_jet": (time.perf_counter() - start) / jets * 1e6}
 
 
@@ -155,7 +162,7 @@ def to_markdown(results: dict[str, Any]) -> str:
     slowdown next to the busy processes."""
     rows = results["rows"]
     conditions = list(dict.fromkeys(key.split(" | ")[0] for key in rows))
-    lines = ["| task | setting | threads | " + " | ".join(f"{c}: speed (ratio to best explicit)" for c in conditions)
+    lines = ["| task | setting | threads (processes x threads) | " + " | ".join(f"{c}: speed (ratio to best explicit)" for c in conditions)
              + " | slowdown when busy |", "|---|---|---|" + "---|" * (len(conditions) + 1)]
     for task in ("train", "sample"):
         unit = "steps/s" if task == "train" else "µs/jet"
@@ -167,7 +174,8 @@ def to_markdown(results: dict[str, Any]) -> str:
                 shown = value.get("steps_per_second", value.get("us_per_jet"))
                 cells.append(f"{shown:.3g} {unit} ({speed(value) / best:.2f})")
             alone, busy = (speed(rows[f"{c} | {task} | {setting}"]) for c in conditions[:2])
-            threads = int(rows[f"{conditions[0]} | {task} | {setting}"]["threads"])
+            first = rows[f"{conditions[0]} | {task} | {setting}"]
+            threads = f"{int(first['workers'])} x 1" if first.get("workers", 1) > 1 else str(int(first["threads"]))
             lines.append(f"| {task} | {setting} | {threads} | " + " | ".join(cells) + f" | {alone / busy:.2f}x |")
     return "\n".join(lines)
 

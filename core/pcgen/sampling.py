@@ -22,6 +22,8 @@ from pcgen.runtime.checkpoint import load_checkpoint
 from pcgen.runtime.cpu_memory import keep_freed_memory
 from pcgen.runtime.nonfinite import NonFiniteError, check_finite_clouds, nonfinite_tensors
 from pcgen.runtime.precision import autocast, compile_submodules
+from pcgen.runtime.workers import map_in_processes
+from pcgen.threads import generation_workers
 
 
 @contextmanager
@@ -30,6 +32,11 @@ def seeded(seed: int) -> Iterator[None]:
     with torch.random.fork_rng(devices=[]):
         torch.manual_seed(seed)
         yield
+
+
+def batch_seed(seed: int, start: int) -> int:
+    """The seed of the generation batch whose first cloud is number ``start`` of a request seeded ``seed``."""
+    return int(np.random.SeedSequence([seed % 2**64, start]).generate_state(1, np.uint64)[0]) >> 1
 
 
 @dataclass
@@ -89,7 +96,7 @@ class TrainedModel:
         self, num: int, batch_size: int | None = None, seed: int = 0, device: str | torch.device = "cpu",
         progress: Any = None, variant: str | None = None, multiplicity: str = "auto",
         precision: str = "32", compile: bool = False, like: PointClouds | None = None,
-        conditions: dict[str, np.ndarray] | None = None,
+        conditions: dict[str, np.ndarray] | None = None, workers: int | None = None,
     ) -> PointClouds:
         """``num`` clouds in physical units (under ``torch.inference_mode``: no autograd bookkeeping),
         each sorted as real files are (jets by pt_rel, showers by E, highest first; padding last).
@@ -109,6 +116,11 @@ class TrainedModel:
         passes that keep their activations in the cache, on a GPU the largest batch that fits, halved
         while memory runs out). ``precision="bf16-mixed"`` samples under bf16
         autocast; ``compile=True`` compiles the model's networks first (worth it for many clouds).
+
+        Each batch draws its random numbers from its own seed (``seed`` and the batch's first cloud),
+        so the clouds are the same however the batches are shared out. On a CPU ``workers`` forked
+        one-thread processes generate the batches side by side (None: :func:`generation_workers`;
+        1: all here, with the process's torch threads).
         """
         if multiplicity not in ("auto", "data", "model"):
             raise ValueError(f"multiplicity must be 'auto', 'data' or 'model', got {multiplicity!r}")
@@ -126,36 +138,51 @@ class TrainedModel:
         if device.type == "cpu":
             keep_freed_memory()
         n_max = self.data_info.max_particles
-        chunks, masks = [], []
         batch = batch_size or largest_batch(device, num, n_max)
-        with seeded(seed), autocast(device, precision):
+        with seeded(seed):
             if self.conditions is not None and values is None:
                 values, drawn = self.conditions.draw(num)
                 counts = drawn if counts is None else counts
             if counts is None and not use_model:
                 counts = self.conditions.multiplicities_for(values) if self.conditions is not None \
                     else self.multiplicity.sample(num)
-            start = 0
-            while start < num:
-                size = min(batch, num - start)
-                try:
-                    if use_model:
-                        x, mask = self.model.sample_with_multiplicity(size, n_max)
-                        mask = mask.bool()
-                    else:
-                        mask = mask_for(counts[start : start + size], n_max).to(device)  # type: ignore[index]
-                        x = self.model.sample(mask, self._condition(mask, values, start))
-                except torch.OutOfMemoryError:
-                    if batch_size is not None or batch == 1:
-                        raise
-                    batch = max(1, batch // 2)  # the largest batch that fits: halve and retry
-                    torch.cuda.empty_cache()
-                    continue
-                chunks.append(self.scaler.inverse(x.float().cpu(), mask.cpu()).numpy())
-                masks.append(mask.cpu().numpy())
-                start += size
+
+        def one_batch(start_size: tuple[int, int]) -> tuple[np.ndarray, np.ndarray]:
+            start, size = start_size
+            with torch.inference_mode(), seeded(batch_seed(seed, start)), autocast(device, precision):
+                if use_model:
+                    x, mask = self.model.sample_with_multiplicity(size, n_max)
+                    mask = mask.bool()
+                else:
+                    mask = mask_for(counts[start : start + size], n_max).to(device)  # type: ignore[index]
+                    x = self.model.sample(mask, self._condition(mask, values, start))
+                return self.scaler.inverse(x.float().cpu(), mask.cpu()).numpy(), mask.cpu().numpy()
+
+        workers = (workers or generation_workers()) if device.type == "cpu" and not compile else 1
+        chunks, masks = [], []
+        if workers > 1:
+            parts = [(start, min(batch, num - start)) for start in range(0, num, batch)]
+            for points, mask in map_in_processes(one_batch, parts, workers):
+                chunks.append(points)
+                masks.append(mask)
                 if progress is not None:
                     progress(len(mask))
+        start = 0
+        while workers == 1 and start < num:
+            size = min(batch, num - start)
+            try:
+                points, mask = one_batch((start, size))
+            except torch.OutOfMemoryError:
+                if batch_size is not None or batch == 1:
+                    raise
+                batch = max(1, batch // 2)  # the largest batch that fits: halve and retry
+                torch.cuda.empty_cache()
+                continue
+            chunks.append(points)
+            masks.append(mask)
+            start += size
+            if progress is not None:
+                progress(len(mask))
         self.model.train(was_training)
         self.model.select_variant(previous)
         points, mask = np.concatenate(chunks), np.concatenate(masks)

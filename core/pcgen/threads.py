@@ -15,6 +15,10 @@ suite, an oversubscribed cluster node):
   takes only as many as are idle when the command starts (from ``/proc/stat``): next to two busy
   processes on two cores, two torch threads trained 4.3x slower than alone even with passive
   waiting, one thread only 1.6x slower (``benchmarks/contention.py``, docs/results.md).
+- **Generation on a CPU** needs no threads that wait for each other: its batches are independent, so
+  :func:`generation_workers` processes of one thread each generate them side by side
+  (``pcgen.runtime.workers``). They never meet at a barrier, so they keep their share of a busy
+  machine; their number is the CPUs the process may use, or what the user asked for.
 """
 
 from __future__ import annotations
@@ -61,6 +65,8 @@ def available_cpus(root: Path = CGROUP_ROOT) -> int:
 
 
 PROC_STAT = Path("/proc/stat")
+_requested: tuple[int, int] = (0, 1)
+"""(threads the user asked for, 0 = none; processes sharing the CPUs) of the last :func:`configure_threads`."""
 _idle_cache: tuple[float, float] | None = None
 
 
@@ -109,6 +115,16 @@ def configure_threads(requested: int = 0, share: int = 1) -> int:
 
     if requested < 0:
         raise ValueError(f"the number of threads must be >= 0 (0 = the CPUs available), got {requested}")
+    global _requested
     threads = requested or default_threads(share)
     torch.set_num_threads(threads)
+    _requested = (requested, max(share, 1))
     return threads
+
+
+def generation_workers() -> int:
+    """Processes that generate batches side by side on a CPU: the threads the user asked for (``--threads``,
+    ``train.num_threads``), else the CPUs this process may use, split between the ranks sharing them.
+    Not reduced on a busy machine: one-thread processes lose no time waiting for each other."""
+    requested, share = _requested
+    return max(1, requested or available_cpus() // share)
