@@ -32,6 +32,7 @@ from pcgen.leaderboard import spread as leaderboard_spread
 from pcgen.metrics.evaluate import efp_normalisation, metric_options, metrics_for_kind
 from pcgen.metrics.distances import EFPNormalisation
 from pcgen.plugins import load_registry
+from pcgen.threads import configure_threads
 from pcgen.sampling import load_trained
 from pcgen.train.data_prep import load_clouds, prepare
 
@@ -131,7 +132,7 @@ def main() -> None:
     if args.replot:
         plot_curves(json.loads(Path(args.replot).read_text()), Path(args.figure))
         return
-    torch.set_num_threads(max(1, torch.get_num_threads()))
+    configure_threads(1)  # what the cards' hardware line says: one torch thread, one generation process
     registry = load_registry()
     if args.refresh_reproduce:
         run, card_path = Path(args.refresh_reproduce[0]), Path(args.refresh_reproduce[1])

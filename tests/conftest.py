@@ -8,15 +8,16 @@ import textwrap
 from pathlib import Path
 
 import pytest
-import torch
 
 sys.path.insert(0, str(Path(__file__).parent))
 
 # Tiny tensors: one thread is fastest, and OpenMP threads spinning against a busy machine are not.
-torch.set_num_threads(1)
 os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")  # CLI subprocesses: OpenMP threads sleep while waiting
 
 from pcgen.plugins import Registry, load_registry  # noqa: E402
+from pcgen.threads import configure_threads  # noqa: E402
+
+configure_threads(1)  # one torch thread, and generation in this process (test_generation_workers forks)
 from pcgen.testing import ToyDataPlugin, quick_overrides, toy_jets  # noqa: E402, F401 - shared with the tests
 
 

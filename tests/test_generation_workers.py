@@ -51,7 +51,7 @@ def test_a_worker_that_dies_makes_the_map_raise_instead_of_hanging() -> None:
 
 def test_generation_workers_follow_the_users_thread_setting(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setattr(threads, "available_cpus", lambda: 4)
-    previous = torch.get_num_threads()
+    previous, requested = torch.get_num_threads(), threads._requested
     try:
         threads.configure_threads(3)
         assert threads.generation_workers() == 3
@@ -61,7 +61,7 @@ def test_generation_workers_follow_the_users_thread_setting(monkeypatch: pytest.
         assert threads.generation_workers() == 1
     finally:
         torch.set_num_threads(previous)
-        threads._requested = (0, 1)
+        threads._requested = requested
 
 
 def test_batch_seeds_differ_between_batches_and_requests() -> None:

@@ -58,7 +58,7 @@ def test_importing_pcgen_makes_openmp_wait_passively_unless_the_user_chose() -> 
 
 
 def test_threads_option_sets_torchs_threads() -> None:
-    before = torch.get_num_threads()
+    before, requested = torch.get_num_threads(), threads._requested
     try:
         result = CliRunner().invoke(app, ["--threads", "1", "models", "--json"])
         assert result.exit_code == 0, result.output
@@ -67,6 +67,7 @@ def test_threads_option_sets_torchs_threads() -> None:
         assert torch.get_num_threads() == threads.default_threads()
     finally:
         torch.set_num_threads(before)
+        threads._requested = requested
     with pytest.raises(ValueError, match=">= 0"):
         threads.configure_threads(-1)
 
