@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import multiprocessing
 import signal
+import sys
 from collections.abc import Callable, Iterable, Iterator
 from concurrent.futures import ProcessPoolExecutor
 from typing import Any, TypeVar
@@ -26,15 +27,32 @@ def can_fork() -> bool:
     return "fork" in multiprocessing.get_all_start_methods()
 
 
+PR_SET_PDEATHSIG = 1
+"""Linux ``prctl`` option: the signal a process receives when its parent ends."""
+
+
+def _die_with_parent() -> None:
+    """On Linux, end this worker when the process that forked it ends (killed, or stopped by a signal
+    it does not catch), instead of finishing its batch for nobody."""
+    try:
+        import ctypes
+
+        ctypes.CDLL(None, use_errno=True).prctl(PR_SET_PDEATHSIG, signal.SIGTERM)
+    except (OSError, AttributeError):
+        pass
+
+
 def _start_worker(job: Callable[[Any], Any]) -> None:
     """In a new worker: one torch thread, the default signal actions (the parent decides what a Ctrl-C or
-    a stop signal means), and the job inherited through the fork (never pickled)."""
+    a stop signal means), death with the parent, and the job inherited through the fork (never pickled)."""
     import torch
 
     global _job
     for name in ("SIGINT", "SIGTERM", "SIGUSR1"):
         if hasattr(signal, name):
             signal.signal(getattr(signal, name), signal.SIG_DFL)
+    if sys.platform.startswith("linux"):
+        _die_with_parent()
     torch.set_num_threads(1)
     _job = job
 
