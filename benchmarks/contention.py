@@ -64,7 +64,7 @@ def worker(task: str, seconds: float) -> dict[str, float]:
     registry = load_registry()
     result: dict[str, float] = {"threads": float(torch.get_num_threads())}
     if task == "train":
-        result.update(train_speed(registry, seconds))
+        result.update(train_speed(registry, seconds, int(os.environ.get("PCGEN_BUSY_AFTER", "0"))))
     else:
         from pcgen.threads import generation_workers
 
@@ -73,8 +73,14 @@ def worker(task: str, seconds: float) -> dict[str, float]:
     return result
 
 
-def train_speed(registry: Any, seconds: float) -> dict[str, float]:
-    """Training steps/s of the main job (iGAPT, default data and settings) after a short warm-up."""
+def train_speed(registry: Any, seconds: float, busy_after: int = 0) -> dict[str, float]:
+    """Training steps/s of the main job (iGAPT, default data and settings) after a short warm-up; with
+    ``busy_after``, that many busy processes start after the warm-up and the measurement begins once the
+    trainer's load follower has had time to look (``pcgen.threads.FOLLOW_SECONDS``)."""
+    import torch
+
+    from pcgen.threads import FOLLOW_SECONDS, follow_load
+
     from pcgen.config import load_config
     from pcgen.train.data_prep import load_clouds, prepare
 
@@ -86,17 +92,24 @@ def train_speed(registry: Any, seconds: float) -> dict[str, float]:
     model = registry.build_model(spec, resolved.model, data.info)
     recipe = registry.recipe(spec.recipe).recipe_class(model, resolved.recipe)
     size = resolved.run.train.batch_size
-    steps, start, step = 0, 0.0, 0
-    while True:
-        idx = slice((step * size) % (len(data.x) - size), (step * size) % (len(data.x) - size) + size)
-        recipe.training_step(Batch(data.x[idx], data.mask[idx], data.cond[idx]), step, 0.5)
-        step += 1
-        if step == 3:
-            start = time.perf_counter()
-        elif step > 3:
-            steps += 1
-            if time.perf_counter() - start >= seconds:
-                return {"steps_per_second": steps / (time.perf_counter() - start)}
+    steps, start, step, hogs = 0, float("inf"), 0, []
+    try:
+        while True:
+            idx = slice((step * size) % (len(data.x) - size), (step * size) % (len(data.x) - size) + size)
+            recipe.training_step(Batch(data.x[idx], data.mask[idx], data.cond[idx]), step, 0.5)
+            follow_load()  # as the trainer does after every step
+            step += 1
+            if step == 3:
+                hogs = busy_processes(busy_after)
+                start = time.perf_counter() + (FOLLOW_SECONDS + 2 if busy_after else 0)
+            elif time.perf_counter() >= start:
+                steps += 1
+                if time.perf_counter() - start >= seconds:
+                    return {"steps_per_second": steps / (time.perf_counter() - start),
+                            "threads_at_end": float(torch.get_num_threads())}
+    finally:
+        for hog in hogs:
+            hog.kill()
 
 
 def sample_speed(registry: Any, seconds: float, workers: int) -> dict[str, float]:
@@ -118,9 +131,10 @@ def busy_processes(count: int) -> list[subprocess.Popen]:
     return [subprocess.Popen([sys.executable, "-c", "while True: pass"]) for _ in range(count)]
 
 
-def measure(task: str, setting: str, seconds: float) -> dict[str, float]:
+def measure(task: str, setting: str, seconds: float, busy_after: int = 0) -> dict[str, float]:
+    env = {**environment(setting), "PCGEN_BUSY_AFTER": str(busy_after)}
     out = subprocess.run([sys.executable, __file__, "--worker", task, "--seconds", str(seconds)],
-                         env=environment(setting), capture_output=True, text=True, check=True)
+                         env=env, capture_output=True, text=True, check=True)
     return json.loads(out.stdout.strip().splitlines()[-1])
 
 
@@ -147,6 +161,10 @@ def main() -> None:
         finally:
             for hog in hogs:
                 hog.kill()
+    for setting in SETTINGS:  # the load arrives after the run started (its threads were chosen on an idle machine)
+        value = measure("train", setting, args.seconds, busy_after=args.busy)
+        results["rows"][f"busy after the start | train | {setting}"] = value
+        print("busy after the start", "train", setting, value, flush=True)
     print(to_markdown(results))
     if args.json:
         args.json.write_text(json.dumps(results, indent=2) + "\n")
@@ -169,10 +187,14 @@ def to_markdown(results: dict[str, Any]) -> str:
         for setting in SETTINGS:
             cells = []
             for condition in conditions:
+                if f"{condition} | {task} | {setting}" not in rows:
+                    cells.append("-")
+                    continue
                 value = rows[f"{condition} | {task} | {setting}"]
                 best = max(speed(rows[f"{condition} | {task} | {s}"]) for s in SETTINGS if s.startswith("threads="))
                 shown = value.get("steps_per_second", value.get("us_per_jet"))
-                cells.append(f"{shown:.3g} {unit} ({speed(value) / best:.2f})")
+                at_end = f", {int(value['threads_at_end'])} threads at the end" if condition.startswith("busy after") else ""
+                cells.append(f"{shown:.3g} {unit} ({speed(value) / best:.2f}{at_end})")
             alone, busy = (speed(rows[f"{c} | {task} | {setting}"]) for c in conditions[:2])
             first = rows[f"{conditions[0]} | {task} | {setting}"]
             threads = f"{int(first['workers'])} x 1" if first.get("workers", 1) > 1 else str(int(first["threads"]))

@@ -58,7 +58,7 @@ def test_importing_pcgen_makes_openmp_wait_passively_unless_the_user_chose() -> 
 
 
 def test_threads_option_sets_torchs_threads() -> None:
-    before, requested = torch.get_num_threads(), threads._requested
+    before, requested, follower = torch.get_num_threads(), threads._requested, threads._follower
     try:
         result = CliRunner().invoke(app, ["--threads", "1", "models", "--json"])
         assert result.exit_code == 0, result.output
@@ -67,7 +67,7 @@ def test_threads_option_sets_torchs_threads() -> None:
         assert torch.get_num_threads() == threads.default_threads()
     finally:
         torch.set_num_threads(before)
-        threads._requested = requested
+        threads._requested, threads._follower = requested, follower
     with pytest.raises(ValueError, match=">= 0"):
         threads.configure_threads(-1)
 
@@ -89,3 +89,52 @@ def test_idle_cpus_reads_proc_stat_and_the_default_takes_no_more_than_are_idle(
     assert threads.default_threads() == 4 and threads.default_threads(share=2) == 2
     monkeypatch.setattr(threads, "idle_cpus", lambda: None)  # no /proc/stat: the CPUs this process may use
     assert threads.default_threads() == 4
+
+
+def test_a_run_follows_the_load_others_put_on_the_machine(tmp_path: Path) -> None:
+    """2 CPUs: when other processes keep one busy the run drops to one thread, and takes two again when
+    they stop; its own use never counts as load; nothing changes between looks or without /proc/stat."""
+    stat, now, own, busy, idle = tmp_path / "stat", [0.0], [0.0], [0], [0]
+    set_to: list[int] = []
+
+    def advance(seconds: float, others: float, mine: float) -> None:
+        """``seconds`` pass with ``others`` CPUs busy with other work and ``mine`` with this process."""
+        now[0] += seconds
+        own[0] += mine * seconds
+        used = round((others + mine) * seconds * 100)
+        busy[0] += used
+        idle[0] += round(2 * seconds * 100) - used
+        stat.write_text(f"cpu  {busy[0]} 0 0 {idle[0]} 0 0 0 0\n")
+
+    advance(0, 0, 0)
+    follow = threads.LoadFollower(2, set_to.append, 2, every=10, stat=stat, clock=lambda: now[0],
+                                  own_cpu=lambda: own[0], cpus=2)
+    advance(10, 0.0, 2.0)  # alone, using both CPUs itself
+    assert follow() is None and set_to == []
+    advance(10, 1.0, 1.0)  # another job takes a CPU
+    assert follow() == 1 and set_to == [1]
+    advance(5, 0.0, 1.0)
+    assert follow() is None  # not time to look yet
+    advance(10, 1.9, 0.1)
+    assert follow() is None and set_to == [1]  # still busy: stays at 1
+    advance(10, 0.0, 1.0)  # the other job ended
+    assert follow() == 2 and set_to == [1, 2]
+    blind = threads.LoadFollower(2, set_to.append, 2, stat=tmp_path / "missing", clock=lambda: now[0], cpus=2)
+    now[0] += 60
+    assert blind() is None and set_to == [1, 2]
+
+
+def test_only_a_run_without_a_chosen_number_of_threads_follows_the_load(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(threads, "available_cpus", lambda: 2)
+    monkeypatch.setattr(threads, "idle_cpus", lambda: 2.0)
+    before, requested, follower = torch.get_num_threads(), threads._requested, threads._follower
+    try:
+        threads.configure_threads(0)
+        assert isinstance(threads._follower, threads.LoadFollower) and threads._follower.allowed == 2
+        threads.configure_threads(2)
+        assert threads._follower is None and threads.follow_load() is None
+        threads.configure_threads(0, share=2)  # one CPU per rank: nothing to follow
+        assert threads._follower is None
+    finally:
+        torch.set_num_threads(before)
+        threads._requested, threads._follower = requested, follower

@@ -19,12 +19,19 @@ suite, an oversubscribed cluster node):
   :func:`generation_workers` processes of one thread each generate them side by side
   (``pcgen.runtime.workers``). They never meet at a barrier, so they keep their share of a busy
   machine; their number is the CPUs the process may use, or what the user asked for.
+- **Load that changes during a run.** A training that started on an idle machine keeps all its
+  threads when other work starts later, and collapses as before. :func:`follow_load`, called by the
+  training loop after every step, looks at the machine every :data:`FOLLOW_SECONDS` and sets the
+  threads to the CPUs that the *other* processes leave free (the machine's busy time minus this
+  process's own), unless the user chose a number.
 """
 
 from __future__ import annotations
 
 import math
 import os
+import time
+from collections.abc import Callable
 from pathlib import Path
 
 WAIT_POLICY = "OMP_WAIT_POLICY"
@@ -83,8 +90,6 @@ def _cpu_times(stat: Path) -> tuple[int, int] | None:
 def idle_cpus(seconds: float = 0.2, stat: Path = PROC_STAT) -> float | None:
     """How many of the machine's CPUs were idle over the next ``seconds`` (None where ``/proc/stat`` is
     missing). Cached for 30 s, so that several commands of one process measure once."""
-    import time
-
     global _idle_cache
     if stat == PROC_STAT and _idle_cache is not None and time.monotonic() - _idle_cache[0] < 30:
         return _idle_cache[1]
@@ -115,11 +120,76 @@ def configure_threads(requested: int = 0, share: int = 1) -> int:
 
     if requested < 0:
         raise ValueError(f"the number of threads must be >= 0 (0 = the CPUs available), got {requested}")
-    global _requested
+    global _requested, _follower
     threads = requested or default_threads(share)
     torch.set_num_threads(threads)
     _requested = (requested, max(share, 1))
+    allowed = available_cpus() // max(share, 1)
+    _follower = LoadFollower(allowed, torch.set_num_threads, threads) if not requested and allowed > 1 else None
     return threads
+
+
+FOLLOW_SECONDS = 10.0
+"""How often :func:`follow_load` looks at the machine's load."""
+
+
+def _own_cpu_seconds() -> float:
+    """CPU seconds this process has used so far (all its threads)."""
+    times = os.times()
+    return times.user + times.system
+
+
+class LoadFollower:
+    """Sets torch's threads, between 1 and ``allowed``, to the CPUs the other processes leave free.
+
+    Each look (at most every ``every`` seconds) compares ``/proc/stat`` with the previous look: the
+    machine's busy CPUs minus this process's own CPU use is the others' load; the CPUs left, rounded,
+    are the threads. Nothing changes where ``/proc/stat`` cannot be read.
+    """
+
+    def __init__(self, allowed: int, set_threads: Callable[[int], None], threads: int, every: float = FOLLOW_SECONDS,
+                 stat: Path = PROC_STAT, clock: Callable[[], float] = time.monotonic,
+                 own_cpu: Callable[[], float] = _own_cpu_seconds, cpus: int | None = None) -> None:
+        self.allowed, self.set_threads, self.threads, self.every = allowed, set_threads, threads, every
+        self.stat, self.clock, self.own_cpu = stat, clock, own_cpu
+        self.cpus = cpus or os.cpu_count() or 1
+        self._last = self._look()
+
+    def _look(self) -> tuple[float, float, tuple[int, int] | None]:
+        return self.clock(), self.own_cpu(), _cpu_times(self.stat)
+
+    def others_busy(self) -> float | None:
+        """CPUs the other processes kept busy since the last look (None: not measurable); starts a new look."""
+        (t0, own0, cpu0), now = self._last, self._look()
+        self._last = now
+        (t1, own1, cpu1) = now
+        if cpu0 is None or cpu1 is None or cpu1[1] <= cpu0[1] or t1 <= t0:
+            return None
+        busy = (1 - (cpu1[0] - cpu0[0]) / (cpu1[1] - cpu0[1])) * self.cpus
+        return max(0.0, busy - (own1 - own0) / (t1 - t0))
+
+    def __call__(self) -> int | None:
+        """Look if it is time; returns the new number of threads when it changed, else None."""
+        if self.clock() - self._last[0] < self.every:
+            return None
+        others = self.others_busy()
+        if others is None:
+            return None
+        threads = min(self.allowed, max(1, math.floor(self.cpus - others + 0.5)))
+        if threads == self.threads:
+            return None
+        self.threads = threads
+        self.set_threads(threads)
+        return threads
+
+
+_follower: LoadFollower | None = None
+
+
+def follow_load() -> int | None:
+    """Re-choose torch's threads from the machine's current load (see :class:`LoadFollower`) when the
+    user chose no number; cheap to call after every step. Returns the new number when it changed."""
+    return _follower() if _follower is not None else None
 
 
 def generation_workers() -> int:

@@ -51,6 +51,7 @@ def quick_overrides(steps: int = 30, **extra: Any) -> list[str]:
         "data.dataset": '"toy"', "data.num_jets": 400, "train.max_steps": steps, "train.batch_size": 32,
         "train.time_budget_minutes": 0, "train.eval_every": 10_000, "train.checkpoint_every": 10_000,
         "eval.num_jets": 100, "eval.efp": "false", "recipe.warmup_steps": 5,
+        "train.num_threads": 1,  # tiny tensors: one thread is fastest, and a fixed count keeps runs bitwise equal
     }
     sets.update(extra)
     return [f"{k}={v}" for k, v in sets.items() if v is not None]

@@ -17,6 +17,7 @@ from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, T
 from pcgen.config import ResolvedConfig
 from pcgen.sampling import TrainedModel, seeded
 from pcgen.specs import MetricSpec, ModelSpec
+from pcgen.threads import follow_load
 from pcgen.train import distributed
 from pcgen.runtime.checkpoint import CheckpointSaveError, load_checkpoint, save_checkpoint
 from pcgen.train.data_prep import PreparedData
@@ -303,6 +304,7 @@ class Trainer:
                             # schedules, stages and the stop read the time: every rank must see rank 0's
                             self.state.elapsed = distributed.broadcast_float(self.state.elapsed, self.device)
                         self.state.step += 1
+                        follow_load()  # fewer threads while other work shares the CPUs, more when it ends
                         self._after_step(logs, progress, task)
                         self.state.wall += time.perf_counter() - start
                         self._sync_clocks()
@@ -349,8 +351,8 @@ class Trainer:
         if main and logged:
             values = host_values(logs)
             lrs = {f"lr/{k}": v for k, v in self.recipe.learning_rates().items()}
-            self.logger.scalars({**values, **lrs, "time/steps_per_second": step / max(self.state.elapsed, 1e-9)},
-                                step)
+            self.logger.scalars({**values, **lrs, "time/steps_per_second": step / max(self.state.elapsed, 1e-9),
+                                 "time/threads": float(torch.get_num_threads())}, step)
         if main and step % self.cfg.eval_every == 0:
             self.evaluate_during_training()
         if step % self.cfg.checkpoint_every == 0:
