@@ -86,7 +86,7 @@ def train_speed(registry: Any, seconds: float, busy_after: int = 0) -> dict[str,
 
     resolved = load_config(None, [], registry, plugin="igapt")
     spec = registry.model("igapt")
-    data = prepare(load_clouds(resolved, registry, progress=False), resolved, spec)
+    data = prepare(load_clouds(resolved, registry, progress=False), resolved, spec, resolved.kind)
     from pcgen.train.recipe import Batch
 
     model = registry.build_model(spec, resolved.model, data.info)
