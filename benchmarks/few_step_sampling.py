@@ -71,7 +71,7 @@ def main() -> None:
     norm = efp_normalisation(clouds.subset(slice(n, None)), f"the {2 * n} truth-slice jets")
     config = EvalConfig(num_jets=n)
     specs = [s for s in metrics_for_kind(registry, real.kind) if s.name in METRICS]
-    options = metric_options(config, norm)
+    options = metric_options(specs, config, norm)
     rows: dict[str, Any] = {"truth": {"metrics": spread([metric_values(real, t, specs, options) for t in truth_sets])}}
     pythia = pythia_us_per_jet(recipe, args.pythia_jets, seed=DEFAULT_DATA_SEED + 7)
     print(f"Pythia 8 + FastJet: {pythia:.0f} µs/jet (one process)", flush=True)

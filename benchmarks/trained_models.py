@@ -44,13 +44,13 @@ def held_out(run: Path, registry: Any) -> tuple[PointClouds, EFPNormalisation]:
     normalisation of its training split (pcgen's protocol, the same for every row)."""
     resolved = resolve(read_toml(run / "config.toml"), registry)
     spec = registry.model(resolved.run.plugin)
-    data = prepare(load_clouds(resolved, registry, progress=False), resolved, spec)
+    data = prepare(load_clouds(resolved, registry, progress=False), resolved, spec, resolved.kind)
     return data.test, efp_normalisation(data.train, f"training split of {run.name}'s data")
 
 
 def measure(real: PointClouds, other: PointClouds, registry: Any, norm: EFPNormalisation) -> dict[str, float]:
     specs = [s for s in metrics_for_kind(registry, "jets") if s.name in METRICS]
-    values = metric_values(real, other, specs, metric_options(EvalConfig(num_jets=len(real)), norm))
+    values = metric_values(real, other, specs, metric_options(specs, EvalConfig(num_jets=len(real)), norm))
     return {s.name: values[s.name] * s.scale for s in specs}
 
 
