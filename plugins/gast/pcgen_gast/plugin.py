@@ -53,8 +53,8 @@ SPEC = ModelSpec(
         PretrainedWeights(
             name="gast-top30",
             location="package:pcgen_gast/weights/gast-top30.safetensors",
-            sha256="6131ff42944a1b18f86350f898ff414b7d639a714117fe2f92c07173d401d200",
-            description="Pythia 8 top jets, 30 particles; about 62 CPU minutes; best checkpoint by W1M x W1P on validation jets",
+            sha256="21b95be5d36ab6b57fb5a6b50f1e23d9760c0ac6c93c1c7ebbf922503382332f",
+            description="Pythia 8 top jets, 30 particles; 70 + 60 CPU minutes (continued from the first gast-top30); best checkpoint by W1M x W1P on validation jets",
         ),
     ),
 )
