@@ -8,6 +8,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from pcgen.data.jet_config import JetDataConfig
 from pcgen import leaderboard
 from pcgen.cli import app
 from pcgen.metrics.evaluate import MetricTable
@@ -60,6 +61,11 @@ def test_models_of_different_data_are_not_ranked_together(registry: Registry) ->
         leaderboard.common_recipe(entries_with(registry, top, gluon), seed=1000)
     # the size of the training set does not matter, only how the jets were made
     assert leaderboard.common_recipe(entries_with(registry, {**top, "num_jets": 10}, {**top, "num_jets": 20}), 1000)
+    # a card written before a setting existed holds its default: the same recipe as a newer card's
+    newer = {**top, "conditions": [], "min_jet_pt": JetDataConfig().min_jet_pt}
+    assert leaderboard.common_recipe(entries_with(registry, top, newer), 1000)["conditions"] == []
+    with pytest.raises(leaderboard.LeaderboardError, match="different data recipes"):
+        leaderboard.common_recipe(entries_with(registry, top, {**top, "min_jet_pt": 500.0}), 1000)
 
 
 def test_spread_is_mean_and_sample_std() -> None:

@@ -87,6 +87,18 @@ def select_entries(registry: Any, names: list[str] | None) -> list[Entry]:
     return [Entry(spec, weights, read_card(weights)) for spec, weights in entries]
 
 
+def with_defaults(recipe: dict[str, Any]) -> dict[str, Any]:
+    """A card's data recipe with every field the card leaves out at its default, so that cards written
+    before a field existed (e.g. ``conditions``) compare equal to newer ones; as given where it is not
+    a valid jet data recipe."""
+    from pydantic import ValidationError
+
+    try:
+        return JetDataConfig.model_validate(recipe).model_dump(mode="json")
+    except ValidationError:
+        return dict(recipe)
+
+
 def common_recipe(entries: list[Entry], seed: int) -> dict[str, Any]:
     """The data recipe every card shares (seed and size aside), checked to have trained on another seed."""
     recipes: dict[str, list[str]] = {}
@@ -98,7 +110,8 @@ def common_recipe(entries: list[Entry], seed: int) -> dict[str, Any]:
         if int(recipe.get("seed", -1)) == seed:
             raise LeaderboardError(f"{entry.weights.name} was trained on data of seed {seed}; "
                                    "choose another --data-seed so that no model has seen the real jets")
-        shared = {k: v for k, v in recipe.items() if k not in MACHINE_FIELDS}
+        physics = {k: v for k, v in recipe.items() if k not in MACHINE_FIELDS}
+        shared = {k: v for k, v in with_defaults(physics).items() if k not in MACHINE_FIELDS}
         recipes.setdefault(json.dumps(shared, sort_keys=True), []).append(entry.weights.name)
     if len(recipes) > 1:
         groups = "; ".join(", ".join(names) for names in recipes.values())
