@@ -5,6 +5,8 @@ from __future__ import annotations
 import os
 import sys
 import textwrap
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
 import pytest
@@ -35,3 +37,19 @@ def write_plugin_distribution(site: Path, module: str, text: str, dist: str, ver
     info.mkdir()
     (info / "METADATA").write_text(f"Metadata-Version: 2.1\nName: {dist}\nVersion: {version}\n")
     (info / "entry_points.txt").write_text(f"[pcgen.plugins]\n{entry_point} = {module}\n")
+
+
+@contextmanager
+def installed_plugin(site: Path, monkeypatch: pytest.MonkeyPatch, module: str, text: str, name: str) -> Iterator[None]:
+    """Within the block, plugin ``name`` (module ``module`` holding ``text``, distribution ``pcgen-<name>``)
+    is installed on ``site`` and the process's registry is loaded afresh; afterwards both are forgotten."""
+    import pcgen.plugins
+
+    write_plugin_distribution(site, module, text, f"pcgen-{name}", "0.1.0", name)
+    monkeypatch.syspath_prepend(str(site))
+    monkeypatch.setattr(pcgen.plugins, "_REGISTRY", None)
+    try:
+        yield
+    finally:
+        sys.modules.pop(module, None)
+        pcgen.plugins._REGISTRY = None

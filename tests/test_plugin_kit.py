@@ -15,7 +15,7 @@ import pcgen.plugin_template
 import pcgen.plugins
 import pytest
 import torch
-from conftest import write_plugin_distribution
+from conftest import installed_plugin
 from pcgen.cli import app
 from pcgen.data.store import write_pointclouds
 from pcgen.plugin_template import FILES, TemplateError, write_plugin
@@ -160,17 +160,11 @@ def pcgen_register_models():
 def test_a_claim_of_equivariance_without_the_noise_interface_is_checked_by_slot_and_the_skip_says_what_to_add(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    write_plugin_distribution(tmp_path, "plug_noiseless", NOISELESS, "pcgen-noiseless", "0.1.0", "noiseless")
-    monkeypatch.syspath_prepend(str(tmp_path))
-    monkeypatch.setattr(pcgen.plugins, "_REGISTRY", None)
-    try:
+    with installed_plugin(tmp_path, monkeypatch, "plug_noiseless", NOISELESS, "noiseless"):
         results = {
             model: {r.test: r for r in run_contract(model, extra_args=("-k", "equivariant or slot or padded_noise"))}
             for model in ("noiseless", "slotted")
         }
-    finally:
-        sys.modules.pop("plug_noiseless", None)
-        pcgen.plugins._REGISTRY = None
     for model in ("noiseless", "slotted"):
         for test in ("test_generator_is_permutation_equivariant", "test_padded_noise_does_not_influence_generated_particles"):
             for n in (30, 150):
@@ -238,14 +232,8 @@ def pcgen_register_models():
 
 
 def test_pcgen_check_explains_a_failure(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    write_plugin_distribution(tmp_path, "plug_leaky", LEAKY, "pcgen-leaky", "0.1.0", "leaky")
-    monkeypatch.syspath_prepend(str(tmp_path))
-    monkeypatch.setattr(pcgen.plugins, "_REGISTRY", None)
-    try:
+    with installed_plugin(tmp_path, monkeypatch, "plug_leaky", LEAKY, "leaky"):
         result = CliRunner().invoke(app, ["check", "leaky", "-k", "padded_particles_do_not_influence_the_critic"])
-    finally:
-        sys.modules.pop("plug_leaky", None)
-        pcgen.plugins._REGISTRY = None
     assert result.exit_code == 1, result.output
     text = " ".join(result.output.split())
     assert "checked: Changing the values of padded particles leaves the critic's scores unchanged." in text

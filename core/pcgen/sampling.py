@@ -160,29 +160,30 @@ class TrainedModel:
 
         workers = (workers or generation_workers()) if device.type == "cpu" and not compile else 1
         chunks, masks = [], []
+
+        def keep(points: np.ndarray, mask: np.ndarray) -> None:
+            chunks.append(points)
+            masks.append(mask)
+            if progress is not None:
+                progress(len(mask))
+
         if workers > 1:
             parts = [(start, min(batch, num - start)) for start in range(0, num, batch)]
             for points, mask in map_in_processes(one_batch, parts, workers):
-                chunks.append(points)
-                masks.append(mask)
-                if progress is not None:
-                    progress(len(mask))
-        start = 0
-        while workers == 1 and start < num:
-            size = min(batch, num - start)
-            try:
-                points, mask = one_batch((start, size))
-            except torch.OutOfMemoryError:
-                if batch_size is not None or batch == 1:
-                    raise
-                batch = max(1, batch // 2)  # the largest batch that fits: halve and retry
-                torch.cuda.empty_cache()
-                continue
-            chunks.append(points)
-            masks.append(mask)
-            start += size
-            if progress is not None:
-                progress(len(mask))
+                keep(points, mask)
+        else:
+            start = 0
+            while start < num:
+                size = min(batch, num - start)
+                try:
+                    keep(*one_batch((start, size)))
+                except torch.OutOfMemoryError:
+                    if batch_size is not None or batch == 1:
+                        raise
+                    batch = max(1, batch // 2)  # the largest batch that fits: halve and retry
+                    torch.cuda.empty_cache()
+                    continue
+                start += size
         self.model.train(was_training)
         self.model.select_variant(previous)
         points, mask = np.concatenate(chunks), np.concatenate(masks)

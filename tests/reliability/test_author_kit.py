@@ -5,7 +5,6 @@ to one model (a plain ``model.KEY`` goes to all, and the error names the model t
 
 from __future__ import annotations
 
-import sys
 import tomllib
 from pathlib import Path
 from typing import Any
@@ -13,14 +12,13 @@ from typing import Any
 import numpy as np
 import pytest
 
-import pcgen.plugins
 from pcgen.compare import overrides_per_plugin
 from pcgen.config import ConfigError, load_config
 from pcgen.data.store import read_pointclouds
 from pcgen.testing.check import run_contract
 from pcgen.train.data_prep import load_clouds, prepare
 
-from conftest import write_plugin_distribution
+from conftest import installed_plugin
 from .helpers import one_line, run_args
 
 
@@ -118,14 +116,8 @@ def test_pcgen_check_samples_and_trains_only_the_quick_config(tmp_path: Path, mo
     """A plugin whose paper default samples for hours (here: refuses to) is checked through its quick config:
     no contract test meets the default's sampling (before: the contract built the paper config for its
     shape, padding, equivariance and slot tests, so `pcgen check` took as long as the default samples)."""
-    write_plugin_distribution(tmp_path, "plug_slowdefault", SLOW_DEFAULT, "pcgen-slowdefault", "0.1.0", "slowdefault")
-    monkeypatch.syspath_prepend(str(tmp_path))
-    monkeypatch.setattr(pcgen.plugins, "_REGISTRY", None)
-    try:
+    with installed_plugin(tmp_path, monkeypatch, "plug_slowdefault", SLOW_DEFAULT, "slowdefault"):
         results = run_contract("slowdefault")
-    finally:
-        sys.modules.pop("plug_slowdefault", None)
-        pcgen.plugins._REGISTRY = None
     ran = [r for r in results if r.outcome != "skipped"]
     assert len(ran) >= 7, [r.test for r in results]
     assert not [r for r in results if "SLOW-DEFAULT" in r.seen], [r for r in results if "SLOW-DEFAULT" in r.seen]
