@@ -19,11 +19,12 @@ import json
 import math
 import tempfile
 import time
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-
 from pcgen.config import DataConfig, EvalConfig
+from pcgen.data.pointclouds import PointClouds
 from pcgen.leaderboard import DEFAULT_DATA_SEED, common_recipe, fresh_jets, metric_values, select_entries, spread
 from pcgen.metrics.evaluate import efp_normalisation, metric_options, metrics_for_kind
 from pcgen.plugins import load_registry
@@ -32,6 +33,33 @@ from pcgen.pretrained import load_pretrained
 
 METRICS = ("w1m", "w1p", "fpd")
 SCALES = {"w1m": 1e3, "w1p": 1e3, "fpd": 1e3}
+
+
+@dataclass
+class ReferenceJets:
+    """What every row is measured against: ``n`` fresh real jets of the weights' shared recipe (a seed no
+    card trained on, as ``pcgen leaderboard``), the truth row from two further disjoint slices, and the
+    metric settings (FPD/KPD normalised on the truth slices)."""
+
+    recipe: dict[str, Any]
+    real: PointClouds
+    truth: dict[str, tuple[float, float]]
+    specs: list[Any]
+    options: dict[str, dict[str, Any]]
+
+    @classmethod
+    def of(cls, registry: Any, weights: list[str], n: int, metrics: tuple[str, ...] = METRICS) -> ReferenceJets:
+        recipe = common_recipe(select_entries(registry, weights), DEFAULT_DATA_SEED)
+        clouds = fresh_jets(recipe, DEFAULT_DATA_SEED, 3 * n)
+        real, truth_sets = clouds.subset(slice(0, n)), [clouds.subset(slice(k * n, (k + 1) * n)) for k in (1, 2)]
+        norm = efp_normalisation(clouds.subset(slice(n, None)), f"the {2 * n} truth-slice jets")
+        specs = [s for s in metrics_for_kind(registry, real.kind) if s.name in metrics]
+        options = metric_options(specs, EvalConfig(num_jets=n), norm)
+        return cls(recipe, real, spread([metric_values(real, t, specs, options) for t in truth_sets]), specs, options)
+
+    def measure(self, other: PointClouds) -> dict[str, float]:
+        """Every metric of ``other`` against the real jets (natural units)."""
+        return metric_values(self.real, other, self.specs, self.options)
 
 
 def pythia_us_per_jet(recipe: dict[str, Any], jets: int, seed: int) -> float:
@@ -63,17 +91,10 @@ def main() -> None:
     configure_threads(1)  # one torch thread, one generation process: the speeds compare with Pythia in one process
     registry = load_registry()
     settings = [tuple(s.split(":")) for s in args.settings]
-    entries = select_entries(registry, sorted({s[0] for s in settings}))
-    recipe = common_recipe(entries, DEFAULT_DATA_SEED)
     n = args.n
-    clouds = fresh_jets(recipe, DEFAULT_DATA_SEED, 3 * n)
-    real, truth_sets = clouds.subset(slice(0, n)), [clouds.subset(slice(k * n, (k + 1) * n)) for k in (1, 2)]
-    norm = efp_normalisation(clouds.subset(slice(n, None)), f"the {2 * n} truth-slice jets")
-    config = EvalConfig(num_jets=n)
-    specs = [s for s in metrics_for_kind(registry, real.kind) if s.name in METRICS]
-    options = metric_options(specs, config, norm)
-    rows: dict[str, Any] = {"truth": {"metrics": spread([metric_values(real, t, specs, options) for t in truth_sets])}}
-    pythia = pythia_us_per_jet(recipe, args.pythia_jets, seed=DEFAULT_DATA_SEED + 7)
+    reference = ReferenceJets.of(registry, sorted({s[0] for s in settings}), n)
+    rows: dict[str, Any] = {"truth": {"metrics": reference.truth}}
+    pythia = pythia_us_per_jet(reference.recipe, args.pythia_jets, seed=DEFAULT_DATA_SEED + 7)
     print(f"Pythia 8 + FastJet: {pythia:.0f} µs/jet (one process)", flush=True)
     for weights, solver, steps in settings:
         trained = load_pretrained(weights, registry, overrides=[f"model.solver_steps={steps}"])
@@ -82,7 +103,7 @@ def main() -> None:
             begin = time.perf_counter()
             fake = trained.generate(n, seed=seed, variant=solver)
             seconds += time.perf_counter() - begin
-            values.append(metric_values(real, fake, specs, options))
+            values.append(reference.measure(fake))
         us = seconds / (n * args.seeds) * 1e6
         evaluations = int(steps) * (2 if solver == "midpoint" else 1)
         rows[f"{weights} {solver} {steps}"] = {"metrics": spread(values), "us_per_jet": us,
@@ -90,9 +111,8 @@ def main() -> None:
         print(f"{weights} {solver} {steps}: " + "  ".join(
             f"{m} {spread(values)[m][0] * SCALES[m]:.3g}" for m in METRICS) + f"  {us:.0f} µs/jet", flush=True)
     names = [f"{w} {s} {k}" for w, s, k in settings]
-    reference = rows[names[0]]["metrics"]
     for name in names[1:]:
-        rows[name]["pulls"] = pulls(rows[name]["metrics"], reference)
+        rows[name]["pulls"] = pulls(rows[name]["metrics"], rows[names[0]]["metrics"])
         rows[name]["within_errors"] = all(abs(p) <= 2 for p in rows[name]["pulls"].values())
     result = {"jets": n, "seeds": args.seeds, "threads": 1, "pythia_us_per_jet": pythia, "reference": names[0],
               "rows": rows}
