@@ -2,6 +2,7 @@
 processes, for the default thread setting and each explicit one, measured in one run.
 
     .venv/bin/python benchmarks/contention.py [--seconds 25] [--busy 2] [--json out.json]
+    .venv/bin/python benchmarks/contention.py --main-job-repeats 3 --seconds 30   # the main job's ratio only
 
 Each measurement is a fresh process (the OpenMP wait policy is read when torch loads):
 
@@ -143,10 +144,17 @@ def main() -> None:
     parser.add_argument("--seconds", type=float, default=25.0, help="measured seconds per setting and task")
     parser.add_argument("--busy", type=int, default=2, help="busy processes in the contended condition")
     parser.add_argument("--json", type=Path)
+    parser.add_argument("--main-job-repeats", type=int, default=0,
+                        help="measure only the main job's ratio (default setting, busy / alone), this many times in turn")
     parser.add_argument("--worker", choices=("train", "sample"), help=argparse.SUPPRESS)
     args = parser.parse_args()
     if args.worker:
         print(json.dumps(worker(args.worker, args.seconds)))
+        return
+    if args.main_job_repeats:
+        result = main_job_ratios(args.busy, args.seconds, args.main_job_repeats)
+        if args.json:
+            args.json.write_text(json.dumps(result, indent=2) + "\n")
         return
     results: dict[str, Any] = {"machine": f"{platform.machine()}, {os.cpu_count()} CPUs", "busy": args.busy,
                                "seconds": args.seconds, "rows": {}}
@@ -168,6 +176,28 @@ def main() -> None:
     print(to_markdown(results))
     if args.json:
         args.json.write_text(json.dumps(results, indent=2) + "\n")
+
+
+def main_job_ratios(busy: int, seconds: float, repeats: int) -> dict[str, Any]:
+    """The main job's training steps/s with the default setting, alone and next to ``busy`` busy
+    processes, ``repeats`` times in turn (so that a slow minute of the machine hits both), and the ratios."""
+    pairs = []
+    for repeat in range(repeats):
+        alone = measure("train", "default", seconds)
+        hogs = busy_processes(busy)
+        try:
+            contended = measure("train", "default", seconds)
+        finally:
+            for hog in hogs:
+                hog.kill()
+        ratio = contended["steps_per_second"] / alone["steps_per_second"]
+        pairs.append({"alone": alone, "busy": contended, "ratio": ratio})
+        print(f"repeat {repeat + 1}: alone {alone['steps_per_second']:.2f} steps/s ({int(alone['threads'])} threads), "
+              f"busy {contended['steps_per_second']:.2f} ({int(contended['threads_at_end'])} threads at the end): "
+              f"{ratio:.0%}", flush=True)
+    ratios = [p["ratio"] for p in pairs]
+    print(f"main job busy / alone: mean {sum(ratios) / len(ratios):.0%}, lowest {min(ratios):.0%} ({repeats} repeats)")
+    return {"machine": f"{platform.machine()}, {os.cpu_count()} CPUs", "busy": busy, "seconds": seconds, "pairs": pairs}
 
 
 def speed(value: dict[str, float]) -> float:

@@ -53,7 +53,7 @@ class ReferenceJets:
         clouds = fresh_jets(recipe, DEFAULT_DATA_SEED, 3 * n)
         real, truth_sets = clouds.subset(slice(0, n)), [clouds.subset(slice(k * n, (k + 1) * n)) for k in (1, 2)]
         norm = efp_normalisation(clouds.subset(slice(n, None)), f"the {2 * n} truth-slice jets")
-        specs = [s for s in metrics_for_kind(registry, real.kind) if s.name in metrics]
+        specs = [s for s in metrics_for_kind(registry, registry.kind_of(real).name) if s.name in metrics]
         options = metric_options(specs, EvalConfig(num_jets=n), norm)
         return cls(recipe, real, spread([metric_values(real, t, specs, options) for t in truth_sets]), specs, options)
 

@@ -63,11 +63,11 @@ def main() -> None:
         overrides = [] if setting == "default" else [f"model.{kv}" for kv in setting.split(",")]
         model = load_pretrained(args.weights, registry, overrides=overrides) if overrides else trained
         rows[setting] = spread([reference.measure(model.generate(n, seed=seed)) for seed in range(args.seeds)])
-    print(to_markdown(rows, args.weights))
     if args.json:
         Path(args.json).parent.mkdir(parents=True, exist_ok=True)
         Path(args.json).write_text(json.dumps({"weights": args.weights, "jets": n, "seeds": args.seeds,
                                                "rows": rows}, indent=2) + "\n")
+    print(to_markdown(rows, args.weights))
 
 
 def to_markdown(rows: dict[str, dict[str, tuple[float, float]]], weights: str) -> str:
