@@ -41,3 +41,16 @@ def test_the_trained_model_table_measures_every_metric_against_a_truth_slice(reg
     assert set(values) == set(trained_models.METRICS) and all(math.isfinite(v) for v in values.values())
     assert min(values["w1m"], values["w1p"], values["w1efp"]) > 0  # FPD and KPD are unbiased: may dip below 0
     assert len(truth) == 2 and all(len(t) == len(real) == 200 for t in truth)
+
+
+def test_the_few_step_reference_measures_w1m_w1p_fpd_on_jets_that_declare_no_kind(registry, monkeypatch) -> None:
+    few_step = benchmark("few_step_sampling")
+    clouds = toy_jets(600, 30, seed=4)
+    clouds.meta.pop("kind", None)  # fresh Pythia jets do not declare their kind: the registry must recognise them
+    monkeypatch.setattr(few_step, "select_entries", lambda registry, names: [])
+    monkeypatch.setattr(few_step, "common_recipe", lambda entries, seed: {"dataset": "pythia"})
+    monkeypatch.setattr(few_step, "fresh_jets", lambda recipe, seed, num: clouds.subset(slice(0, num)))
+    reference = few_step.ReferenceJets.of(registry, ["any"], 200)
+    assert {"w1m", "w1p", "fpd"} <= set(reference.truth)
+    values = reference.measure(toy_jets(200, 30, seed=5))
+    assert all(math.isfinite(values[m]) and values[m] != 0 for m in ("w1m", "w1p", "fpd"))
