@@ -62,8 +62,8 @@ SPEC = ModelSpec(
         PretrainedWeights(
             name="mdma-top30",
             location="package:pcgen_mdma/weights/mdma-top30.safetensors",
-            sha256="604b1169bd08c65f6cc5f13a936b7d19cab00a3d3e081754f9cd0c63361e2f25",
-            description="Pythia 8 top jets, 30 particles; 60 CPU minutes; last checkpoint, generator weight average",
+            sha256="1dc320789e14e3840e81f2f435bda2365dbe6509d0b015fe541e5b2b02dd952b",
+            description="Pythia 8 top jets, 30 particles; 105 CPU minutes (60 + 45 continued)",
         ),
     ),
 )
