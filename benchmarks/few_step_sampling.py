@@ -39,23 +39,27 @@ SCALES = {"w1m": 1e3, "w1p": 1e3, "fpd": 1e3}
 class ReferenceJets:
     """What every row is measured against: ``n`` fresh real jets of the weights' shared recipe (a seed no
     card trained on, as ``pcgen leaderboard``), the truth row from two further disjoint slices, and the
-    metric settings (FPD/KPD normalised on the truth slices)."""
+    metric settings (FPD/KPD normalised on the truth slices). ``spare`` holds ``spare * n`` more fresh
+    jets, disjoint from all of those, made in the same call."""
 
     recipe: dict[str, Any]
     real: PointClouds
     truth: dict[str, tuple[float, float]]
     specs: list[Any]
     options: dict[str, dict[str, Any]]
+    spare: PointClouds
 
     @classmethod
-    def of(cls, registry: Any, weights: list[str], n: int, metrics: tuple[str, ...] = METRICS) -> ReferenceJets:
+    def of(cls, registry: Any, weights: list[str], n: int, metrics: tuple[str, ...] = METRICS,
+           spare: int = 0) -> ReferenceJets:
         recipe = common_recipe(select_entries(registry, weights), DEFAULT_DATA_SEED)
-        clouds = fresh_jets(recipe, DEFAULT_DATA_SEED, 3 * n)
+        clouds = fresh_jets(recipe, DEFAULT_DATA_SEED, (3 + spare) * n)
         real, truth_sets = clouds.subset(slice(0, n)), [clouds.subset(slice(k * n, (k + 1) * n)) for k in (1, 2)]
-        norm = efp_normalisation(clouds.subset(slice(n, None)), f"the {2 * n} truth-slice jets")
+        norm = efp_normalisation(clouds.subset(slice(n, 3 * n)), f"the {2 * n} truth-slice jets")
         specs = [s for s in metrics_for_kind(registry, registry.kind_of(real).name) if s.name in metrics]
         options = metric_options(specs, EvalConfig(num_jets=n), norm)
-        return cls(recipe, real, spread([metric_values(real, t, specs, options) for t in truth_sets]), specs, options)
+        truth = spread([metric_values(real, t, specs, options) for t in truth_sets])
+        return cls(recipe, real, truth, specs, options, clouds.subset(slice(3 * n, None)))
 
     def measure(self, other: PointClouds) -> dict[str, float]:
         """Every metric of ``other`` against the real jets (natural units)."""
