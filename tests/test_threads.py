@@ -60,7 +60,9 @@ def test_importing_pcgen_makes_openmp_wait_passively_unless_the_user_chose() -> 
 def test_threads_option_sets_torchs_threads() -> None:
     before, requested, follower = torch.get_num_threads(), threads._requested, threads._follower
     try:
-        result = CliRunner().invoke(app, ["--threads", "1", "models", "--json"])
+        torch.set_num_threads(2)  # so that the option must change it (whatever an earlier test left)
+        # `sample --help` goes through the thread setting (listing commands such as `models` skip it)
+        result = CliRunner().invoke(app, ["--threads", "1", "sample", "--help"])
         assert result.exit_code == 0, result.output
         assert torch.get_num_threads() == 1
         assert threads.configure_threads(0) == threads.default_threads() <= threads.available_cpus()
