@@ -1,7 +1,8 @@
 """Evaluation: torchmetrics jet and shower metrics, the protocol and the metric table.
 
 EFPs, FPD and KPD are computed in torch (:mod:`pcgen.metrics.efp`, :mod:`pcgen.metrics.distances`);
-the W1 jet metrics call jetnet, which is imported only when they compute (it is slow to import).
+the W1 jet metrics repeat jetnet's subsampling and distances without importing jetnet (tests check they
+equal jetnet's).
 """
 
 from pcgen.data.jetfeatures import relative_jet_mass
@@ -29,7 +30,6 @@ from pcgen.metrics.jet_metrics import (
     JetPairMetric,
     jet_efps,
     prepare_jets,
-    seeded_jetnet_rng,
 )
 from pcgen.metrics.shower_metrics import (
     SHOWER_LABELS,
@@ -80,7 +80,6 @@ __all__ = [
     "prepare_jets",
     "prepare_showers",
     "relative_jet_mass",
-    "seeded_jetnet_rng",
     "select_specs",
     "split_reference",
     "unit_label",

@@ -1,24 +1,24 @@
-"""torchmetrics wrappers over jetnet's jet metrics, following the JetNet evaluation protocol.
+"""The JetNet evaluation protocol's jet metrics as torchmetrics, equal to jetnet's (tests compare them).
 
 The protocol (Kansal et al., arXiv:2106.11535 and arXiv:2211.10295): 1-Wasserstein distances of the
 jet mass (W1M), the particle features (W1P) and five d = 4 energy flow polynomials (W1EFP), each the
 mean ± std over ``num_batches`` random subsamples; the Fréchet and kernel physics distances (FPD,
 KPD) on the 36 EFPs with d <= 4, by pcgen's protocol (fixed normalisation, disjoint batch pairs;
 see :mod:`pcgen.metrics.distances`) or, with ``protocol="jetnet"``, jetnet's. The EFPs are computed
-in torch (:mod:`pcgen.metrics.efp`, equal to energyflow's), the W1 distances by jetnet.
+in torch (:mod:`pcgen.metrics.efp`, equal to energyflow's); the W1 distances subsample as jetnet does,
+draw for draw, and call scipy's ``wasserstein_distance`` as jetnet does, so the values are jetnet's to
+rounding without importing it (jetnet pulls in coffea and awkward: seconds to import, and not on every
+machine).
 
 Every metric is updated with ``update(real, real_mask, fake, fake_mask)``: ``(B, N, 3)`` point clouds
-in physical units (eta_rel, phi_rel, pt_rel) and ``(B, N)`` bool masks. Before anything reaches
-jetnet, padded entries are set to zero (jetnet treats zero-pT particles as padding) and negative
+in physical units (eta_rel, phi_rel, pt_rel) and ``(B, N)`` bool masks. Before any value is computed,
+padded entries are set to zero (jetnet treats zero-pT particles as padding) and negative
 pt_rel is clipped to zero (as jetnet's ``gen_jet_corrections`` does), so padded slots never change a
 value. ``compute()`` returns ``tensor([value, error])`` in float64. Every random choice is seeded.
-
-``jetnet`` is imported lazily (by the W1 metrics): importing it takes seconds.
 """
 
 from __future__ import annotations
 
-import contextlib
 import hashlib
 import warnings
 from abc import abstractmethod
@@ -28,8 +28,10 @@ from typing import Any
 
 import numpy as np
 import torch
+from scipy.stats import wasserstein_distance
 from torch import Tensor
 
+from pcgen.data.jetfeatures import relative_jet_mass
 from pcgen.data.pointclouds import JET_FEATURES
 from pcgen.metrics import distances
 from pcgen.metrics.distances import EFPNormalisation
@@ -64,31 +66,6 @@ def prepare_jets(points: Tensor | np.ndarray, mask: Tensor | np.ndarray) -> np.n
     jets = np.where(mask[..., None], points, 0.0).astype(np.float64)
     jets[..., PT_INDEX] = np.maximum(jets[..., PT_INDEX], 0.0)
     return jets
-
-
-def _available(*arrays: np.ndarray) -> int:
-    return int(min(len(a) for a in arrays))
-
-
-@contextlib.contextmanager
-def seeded_jetnet_rng(seed: int) -> Iterator[None]:
-    """Within the block, jetnet's module-level W1 sampler is ``np.random.default_rng(seed)``."""
-    from jetnet.evaluation import gen_metrics
-
-    saved = gen_metrics.rng
-    gen_metrics.rng = np.random.default_rng(seed)
-    try:
-        yield
-    finally:
-        gen_metrics.rng = saved
-
-
-@contextlib.contextmanager
-def _quiet() -> Iterator[None]:
-    """Silence jetnet's "Recommended number of jets ... is 50,000" warnings."""
-    with warnings.catch_warnings():
-        warnings.filterwarnings("ignore", message="Recommended number", category=RuntimeWarning)
-        yield
 
 
 def jet_efps(jets: np.ndarray) -> np.ndarray:
@@ -129,8 +106,7 @@ class JetPairMetric(CloudPairMetric):
         if not (np.isfinite(real_jets).all() and np.isfinite(fake_jets).all()):
             warnings.warn(f"{type(self).__name__}: non-finite particle features; value is nan", stacklevel=2)
             return torch.tensor([np.nan, np.nan], dtype=torch.float64)
-        with _quiet():
-            value, error = self._value(real_jets, real_mask.numpy(), fake_jets, fake_mask.numpy())
+        value, error = self._value(real_jets, real_mask.numpy(), fake_jets, fake_mask.numpy())
         return torch.tensor([float(value), float(error)], dtype=torch.float64)
 
     @abstractmethod
@@ -151,9 +127,13 @@ class _BootstrappedW1(JetPairMetric):
         self.num_batches = num_batches
         self.seed = seed
 
-    def _sample_size(self, *arrays: np.ndarray) -> int:
-        """Jets per subsample: ``num_eval_samples``, at most the smaller set's size."""
-        return min(self.num_eval_samples, _available(*arrays))
+    def _draws(self, size1: int, size2: int) -> Iterator[tuple[np.ndarray, np.ndarray]]:
+        """``num_batches`` pairs of subsample indices, drawn with replacement as jetnet draws them (from
+        ``np.random.default_rng(seed)``: first set, then second, per batch), ``min(num_eval_samples,
+        size1, size2)`` each."""
+        size, rng = min(self.num_eval_samples, size1, size2), np.random.default_rng(self.seed)
+        for _ in range(self.num_batches):
+            yield rng.choice(size1, size=size), rng.choice(size2, size=size)
 
 
 class W1M(_BootstrappedW1):
@@ -164,12 +144,11 @@ class W1M(_BootstrappedW1):
     """
 
     def _value(self, real, real_mask, fake, fake_mask):  # type: ignore[no-untyped-def]
-        from jetnet.evaluation import gen_metrics
-
-        with seeded_jetnet_rng(self.seed):
-            return gen_metrics.w1m(
-                real, fake, num_eval_samples=self._sample_size(real, fake), num_batches=self.num_batches
-            )
+        masses1 = relative_jet_mass(real, real_mask)
+        masses2 = relative_jet_mass(fake, fake_mask)
+        w1s = [wasserstein_distance(masses1[draw1], masses2[draw2])
+               for draw1, draw2 in self._draws(len(masses1), len(masses2))]
+        return float(np.mean(w1s)), float(np.std(w1s))
 
 
 class W1P(_BootstrappedW1):
@@ -194,18 +173,15 @@ class W1P(_BootstrappedW1):
         self.per_feature: dict[str, tuple[float, float]] = {}
 
     def _value(self, real, real_mask, fake, fake_mask):  # type: ignore[no-untyped-def]
-        from jetnet.evaluation import gen_metrics
-
-        with seeded_jetnet_rng(self.seed):
-            means, stds = gen_metrics.w1p(
-                real,
-                fake,
-                mask1=real_mask,
-                mask2=fake_mask,
-                exclude_zeros=False,  # the mask alone says which particles are real
-                num_eval_samples=self._sample_size(real, fake),
-                num_batches=self.num_batches,
-            )
+        real_mask, fake_mask = np.asarray(real_mask, bool), np.asarray(fake_mask, bool)
+        w1s = []
+        for draw1, draw2 in self._draws(len(real), len(fake)):
+            parts1, parts2 = real[draw1][real_mask[draw1]], fake[draw2][fake_mask[draw2]]
+            if len(parts1) == 0 or len(parts2) == 0:
+                w1s.append([np.inf] * real.shape[-1])
+            else:
+                w1s.append([wasserstein_distance(parts1[:, i], parts2[:, i]) for i in range(real.shape[-1])])
+        means, stds = np.mean(w1s, axis=0), np.std(w1s, axis=0)
         self.per_feature = {n: (float(m), float(s)) for n, m, s in zip(JET_FEATURES, means, stds, strict=True)}
         return self.per_feature[self.headline]
 
@@ -227,16 +203,12 @@ class W1EFP(_BootstrappedW1):
         self.per_efp: list[tuple[float, float]] = []
 
     def _value(self, real, real_mask, fake, fake_mask):  # type: ignore[no-untyped-def]
-        from scipy.stats import wasserstein_distance
-
         columns = list(W1EFP_COLUMNS)
         efps1 = jet_efps(real)[:, columns]
         efps2 = jet_efps(fake)[:, columns]
-        size, rng = self._sample_size(efps1, efps2), np.random.default_rng(self.seed)
         w1s = []
-        for _ in range(self.num_batches):
-            sample1 = efps1[rng.choice(len(efps1), size=size)]
-            sample2 = efps2[rng.choice(len(efps2), size=size)]
+        for draw1, draw2 in self._draws(len(efps1), len(efps2)):
+            sample1, sample2 = efps1[draw1], efps2[draw2]
             w1s.append([wasserstein_distance(sample1[:, i], sample2[:, i]) for i in range(efps1.shape[1])])
         means, stds = np.mean(w1s, axis=0), np.std(w1s, axis=0)
         self.per_efp = [(float(m), float(s)) for m, s in zip(means, stds, strict=True)]
