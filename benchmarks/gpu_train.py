@@ -42,17 +42,19 @@ RECIPES: dict[str, list[str]] = {
     "tf-refiner": [],
     "omnijet": ["recipe.fractions.tokenizer=0.15", "recipe.fractions.gpt=0.85", "model.dropout=0.1"],
 }
-COMMON = ["data.num_jets=50000", "train.eval_every=500", "train.checkpoint_every=500", "eval.num_jets=1000",
-          "eval.efp=false", "train.time_budget_minutes=0"]
+COMMON = ["data.num_jets=50000", "eval.num_jets=1000", "eval.efp=false", "train.time_budget_minutes=0"]
 SUFFIX = "-gpu"
 PART_BYTES = 15 * 2**20
 
 
-def launch(plugin: str, work: Path, device: str, minutes: float, threads: int) -> subprocess.Popen[bytes]:
-    """One ``pcgen run`` of ``plugin`` in the background, its output in ``work/<plugin>.log``."""
+def launch(plugin: str, work: Path, device: str, minutes: float, threads: int, every: int) -> subprocess.Popen[bytes]:
+    """One ``pcgen run`` of ``plugin`` in the background (evaluating and checkpointing every ``every``
+    steps), its output in ``work/<plugin>.log``."""
     settings = [f"run_dir={work}", f"name={plugin}{SUFFIX}", f"train.device={device}", f"train.num_threads={threads}",
-                f"train.total_budget_minutes={minutes}", *COMMON, *RECIPES[plugin]]
-    command = [sys.executable, "-m", "pcgen", "run", "--plugin", plugin, "--quiet"]
+                f"train.total_budget_minutes={minutes}", f"train.eval_every={every}", f"train.checkpoint_every={every}",
+                *COMMON, *RECIPES[plugin]]
+    python = [sys.executable, *(["-S"] if sys.flags.no_site else [])]  # a child sees the packages its parent sees
+    command = [*python, "-m", "pcgen", "run", "--plugin", plugin, "--quiet"]
     command += [arg for setting in settings for arg in ("--set", setting)]
     log = open(work / f"{plugin}.log", "wb")  # noqa: SIM115 - closed when the process ends (see wait_all)
     log.write((" ".join(command) + "\n").encode())
@@ -196,6 +198,7 @@ def main() -> None:
     parser.add_argument("--minutes", type=float, default=6.5, help="each run's whole budget (train.total_budget_minutes)")
     parser.add_argument("--grace", type=float, default=1.5, help="minutes past the budget before a run is interrupted")
     parser.add_argument("--plugins", default=",".join(RECIPES))
+    parser.add_argument("--every", type=int, default=500, help="steps between in-training evaluations and checkpoints")
     parser.add_argument("--threads", type=int, default=0, help="torch threads per run (0: the CPUs / runs, at least 1)")
     parser.add_argument("--unpack", type=Path, help="join and extract the parts in this folder (with --runs), then stop")
     parser.add_argument("--runs", type=Path, default=Path("runs"), help="with --unpack: where the run folders go")
@@ -217,7 +220,7 @@ def main() -> None:
     device = torch.cuda.get_device_name(0) if args.device.startswith("cuda") else "CPU"
     print(f"{time.strftime('%H:%M:%S')} {len(plugins)} runs on {device}, {args.minutes:g} min each, {threads} threads each",
           flush=True)
-    processes = {p: launch(p, args.work, args.device, args.minutes, threads) for p in plugins}
+    processes = {p: launch(p, args.work, args.device, args.minutes, threads, args.every) for p in plugins}
     codes = wait_all(processes, start + 60 * (args.minutes + args.grace))
     stage = args.work / "stage"
     rows = [collect(p, args.work, stage, codes[p]) for p in plugins]
