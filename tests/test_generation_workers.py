@@ -89,3 +89,19 @@ def test_workers_generate_the_same_clouds_as_one_process(trained: TrainedModel) 
     assert (two.points[~two.mask] == 0).all()
     other = trained.generate(100, batch_size=16, seed=6, workers=3)
     assert not np.array_equal(one.points, other.points)
+
+
+def test_the_model_moves_to_the_device_outside_inference_mode(trained: TrainedModel, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Parameters moved under inference mode become inference tensors that training cannot use: a run on
+    a GPU timed its final sampling (moving the model there), then failed at its first step."""
+    modes: list[bool] = []
+    move = type(trained.model).to
+
+    def recording_move(module: torch.nn.Module, *args: object, **kwargs: object) -> torch.nn.Module:
+        modes.append(torch.is_inference_mode_enabled())
+        return move(module, *args, **kwargs)
+
+    monkeypatch.setattr(type(trained.model), "to", recording_move)
+    trained.generate(4, workers=1)
+    assert modes and not any(modes)
+    assert not any(p.is_inference() for p in trained.model.parameters())

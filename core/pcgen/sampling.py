@@ -91,15 +91,15 @@ class TrainedModel:
             if wanted else None
         return num, values, counts
 
-    @torch.inference_mode()
     def generate(
         self, num: int, batch_size: int | None = None, seed: int = 0, device: str | torch.device = "cpu",
         progress: Any = None, variant: str | None = None, multiplicity: str = "auto",
         precision: str = "32", compile: bool = False, like: PointClouds | None = None,
         conditions: dict[str, np.ndarray] | None = None, workers: int | None = None,
     ) -> PointClouds:
-        """``num`` clouds in physical units (under ``torch.inference_mode``: no autograd bookkeeping),
-        each sorted as real files are (jets by pt_rel, showers by E, highest first; padding last).
+        """``num`` clouds in physical units (the networks run under ``torch.inference_mode``: no autograd
+        bookkeeping; the model moves to ``device`` outside it, so that a model still being trained keeps
+        parameters autograd can use), each sorted as real files are (jets by pt_rel, showers by E, highest first; padding last).
 
         ``like``: clouds whose multiplicities and conditions the generated ones take, one each (``num``
         is then ``len(like)``). ``conditions``: ``{name: value or (num,) values}`` in the conditions'
