@@ -56,14 +56,14 @@ SPEC = ModelSpec(
         PretrainedWeights(
             name="epic-fm-top30",
             location="package:pcgen_epic_fm/weights/epic-fm-top30.safetensors",
-            sha256="fce2203f7d9d324ffc98b3272c9e96884f6f74fb43ed35a48a8d14ad5a2e789b",
-            description="Pythia 8 top jets, 30 particles; 60 CPU minutes; midpoint, 20 steps",
+            sha256="9d6f3aec94c2c68817c850efe6e1a2c6b847153a024e7259fee9c7eeb1c6691a",
+            description="Pythia 8 top jets, 30 particles; 7 minutes on one H200 GPU (11,000 steps), float16 weights; 20 midpoint steps",
         ),
         PretrainedWeights(
             name="epic-fm-reflow-top30",
             location="package:pcgen_epic_fm/weights/epic-fm-reflow-top30.safetensors",
             sha256="1c2a141d6b2bbdaccade23da88d63efb6b797af084f6c19d5a2056a74ff43cbf",
-            description="reflow student of epic-fm-top30 (30 minutes); Euler, 2 steps",
+            description="reflow student of the CPU-trained epic-fm-top30 (sha256 fce2203f..., before the GPU weights; 30 minutes); Euler, 2 steps",
         ),
     ),
 )
