@@ -125,12 +125,14 @@ def main() -> None:
     parser.add_argument("--curves-only", action="store_true",
                         help="only draw --figure: the runs' in-training W1M against training minutes (TensorBoard), "
                              "with the truth band of 1,000 vs 1,000 real jets")
+    parser.add_argument("--time-label", default="training time (CPU minutes)",
+                        help="x axis of --figure (e.g. 'training time (minutes on one H200, 7 runs sharing it)')")
     parser.add_argument("--refresh-reproduce", nargs=2, metavar=("RUN", "CARD"),
                         help="only recompute the small-n 'reproduce' block of the card fields CARD (JSON) of RUN")
     parser.add_argument("--hardware", default="2-core x86_64 CPU (shared), no GPU, torch 2.13 CPU build, 1 thread")
     args = parser.parse_args()
     if args.replot:
-        plot_curves(json.loads(Path(args.replot).read_text()), Path(args.figure))
+        plot_curves(json.loads(Path(args.replot).read_text()), Path(args.figure), args.time_label)
         return
     configure_threads(1)  # what the cards' hardware line says: one torch thread, one generation process
     registry = load_registry()
@@ -150,7 +152,7 @@ def main() -> None:
             "truth": {"metrics": spread([measure(real, s, registry, norm) for s in truth_slices])}}}
         for run, _which, _live in runs:
             curves["rows"][run.name] = {"plugin": read_toml(run / "config.toml")["plugin"], "curve": w1m_curve(run)}
-        plot_curves(curves, Path(args.figure))
+        plot_curves(curves, Path(args.figure), args.time_label)
         return
     n, start = args.jets, args.offset
     real, truth_slices = real_and_truth(test, start, n)
@@ -179,7 +181,7 @@ def main() -> None:
     if args.markdown:
         Path(args.markdown).write_text(to_markdown(result) + "\n")
     if args.figure:
-        plot_curves(result, Path(args.figure))
+        plot_curves(result, Path(args.figure), args.time_label)
     for run, out in args.card:
         row = next(r for name, r in result["rows"].items() if name.startswith(Path(run).name + " "))
         fields = card_fields(Path(run), row, result, args.hardware, registry)
@@ -241,7 +243,7 @@ def to_markdown(result: dict[str, Any]) -> str:
     return "\n".join(lines)
 
 
-def plot_curves(result: dict[str, Any], path: Path) -> None:
+def plot_curves(result: dict[str, Any], path: Path, time_label: str = "training time (CPU minutes)") -> None:
     import matplotlib
 
     matplotlib.use("Agg")
@@ -258,7 +260,7 @@ def plot_curves(result: dict[str, Any], path: Path) -> None:
     ax.axhspan(truth[0] - truth[1], truth[0] + truth[1], color="grey", alpha=0.3,
                label=f"truth, {result['jets']:,} vs {result['jets']:,} real jets")
     ax.set_yscale("log")
-    ax.set_xlabel("training time (CPU minutes)")
+    ax.set_xlabel(time_label)
     ax.set_ylabel("in-training W1M (x1e-3, 1,000 held-out jets)")
     ax.legend()
     ax.grid(alpha=0.3)
