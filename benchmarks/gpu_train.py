@@ -160,6 +160,7 @@ def markdown(rows: list[dict[str, Any]], device: str, minutes: float) -> str:
 
 def pack(stage: Path, out: Path) -> list[Path]:
     """``stage`` as ``runs.tar.partNN`` files of at most 15 MiB in ``out``."""
+    out.mkdir(parents=True, exist_ok=True)
     archive = out / "runs.tar"
     with tarfile.open(archive, "w") as tar:
         tar.add(stage, arcname="runs")

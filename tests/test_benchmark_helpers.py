@@ -55,3 +55,39 @@ def test_the_few_step_reference_measures_w1m_w1p_fpd_on_jets_that_declare_no_kin
     assert len(reference.spare) == 150 and reference.spare.fingerprint() == clouds.subset(slice(450, 600)).fingerprint()
     values = reference.measure(toy_jets(200, 30, seed=5))
     assert all(math.isfinite(values[m]) and values[m] != 0 for m in ("w1m", "w1p", "fpd"))
+
+
+def test_the_source_tree_environment_exposes_each_plugins_entry_point(tmp_path: Path) -> None:
+    """What gpu_train.sh relies on where the project's venv is missing: the dist-info it writes make
+    pluggy's entry-point discovery find every plugin of the source tree."""
+    from importlib.metadata import distributions
+
+    source_tree_env = benchmark("source_tree_env")
+    root = BENCHMARKS.parent
+    for pyproject in [root / "core" / "pyproject.toml", *sorted(root.glob("plugins/*/pyproject.toml"))]:
+        source_tree_env.write_dist_info(pyproject, tmp_path)
+    found = {ep.name: ep.value for dist in distributions(path=[str(tmp_path)])
+             for ep in dist.entry_points if ep.group == "pcgen.plugins"}
+    assert found["igapt"] == "pcgen_igapt.plugin" and found["omnijet"] == "pcgen_omnijet.plugin"
+    assert len(found) == len(list(root.glob("plugins/*/pyproject.toml")))
+
+
+def test_gpu_runs_come_back_as_slim_float16_checkpoints_in_parts(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    import torch
+
+    from pcgen.runtime.checkpoint import load_checkpoint, save_checkpoint
+
+    gpu_train = benchmark("gpu_train")
+    run = tmp_path / "work" / "igapt-gpu"
+    save_checkpoint({"loop": {"step": 7}, "model": {"w": torch.randn(64, 64), "n": torch.arange(3)},
+                     "recipe": {"optimiser": torch.zeros(64, 64)}, "rng_torch": torch.zeros(8, dtype=torch.uint8)},
+                    run / "checkpoints" / "best.pt")
+    stage = tmp_path / "stage"
+    assert gpu_train.slim_checkpoint(run / "checkpoints" / "best.pt", stage / "igapt-gpu" / "best.pt") == {"step": 7}
+    monkeypatch.setattr(gpu_train, "PART_BYTES", 4096)  # several parts, joined in order on the way back
+    parts = gpu_train.pack(stage, tmp_path / "out")
+    assert len(parts) > 1
+    gpu_train.unpack(tmp_path / "out", tmp_path / "runs")
+    slim = load_checkpoint(tmp_path / "runs" / "igapt-gpu" / "best.pt")
+    assert "recipe" not in slim and "rng_torch" not in slim
+    assert slim["model"]["w"].dtype == torch.float16 and slim["model"]["n"].dtype == torch.int64
