@@ -60,6 +60,24 @@ def small_model(**extra: object) -> "fm.EPiCFlowMatching":
     return fm.EPiCFlowMatching(EPiCFMConfig(**{**SMALL, **extra}), INFO)
 
 
+@pytest.mark.parametrize("time_input", ["every_layer", "input", "input_embedding"])
+def test_the_velocity_ignores_padding_wherever_time_enters(time_input: str) -> None:
+    model = small_model(time_input=time_input).eval()
+    x, mask = clouds()
+    garbage = x.clone()
+    garbage[~mask] = float("nan")
+    t, cond = torch.rand(5), jet_condition(mask)
+    out, out2 = model.velocity(x, t, mask, cond), model.velocity(garbage, t, mask, cond)
+    assert torch.isfinite(out).all() and torch.equal(out, out2) and (out[~mask] == 0).all()
+    assert not torch.allclose(out, model.velocity(x, t.flip(0), mask, cond))  # time reaches the output
+
+
+def test_time_enters_once_at_the_input_with_fewer_parameters() -> None:
+    sizes = {t: sum(p.numel() for p in small_model(time_input=t).velocity.parameters())
+             for t in ("every_layer", "input", "input_embedding")}
+    assert sizes["input"] < sizes["input_embedding"] < sizes["every_layer"]
+
+
 def test_flow_matching_loss_ignores_padding() -> None:
     model = small_model()
     x, mask = clouds()

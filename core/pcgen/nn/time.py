@@ -12,7 +12,8 @@ def sinusoidal_time_embedding(t: Tensor, frequencies: int, max_frequency: float 
     """``(B,)`` or ``(B, 1)`` times -> ``(B, 2 * frequencies)``: ``cos`` and ``sin`` of ``pi * f_k * t``.
 
     The ``f_k`` run geometrically from 1 to ``max_frequency``, so both the coarse position in
-    [0, 1] and fine differences near either end are resolved (EPiC-FM's "cosine" encoding).
+    [0, 1] and fine differences near either end are resolved. (EPiC-FM's reference encodes time with
+    cosines alone at frequencies ``exp(k)``, k = 0..31, most of which vary faster than any step of t.)
     """
     if frequencies < 1:
         raise ValueError(f"frequencies must be >= 1, got {frequencies}")

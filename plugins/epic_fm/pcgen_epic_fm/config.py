@@ -22,6 +22,8 @@ Where the defaults come from:
 
 from __future__ import annotations
 
+from typing import Literal
+
 from pydantic import Field
 
 from pcgen import ModelConfig
@@ -33,7 +35,16 @@ class EPiCFMConfig(ModelConfig):
     hidden: int = Field(128, ge=1, description="Per-particle width of the EPiC layers (reference: 128).")
     global_dim: int = Field(10, ge=1, description="Width of the global vector (reference 'latent': 10).")
     layers: int = Field(6, ge=1, description="EPiC layers (reference: 6).")
-    frequencies: int = Field(16, ge=1, description="Time-embedding frequencies; 2x this many features (reference: 16).")
+    frequencies: int = Field(
+        16, ge=1, description="Time-embedding frequencies, cos and sin of each, geometric from 1 to 100 (the "
+        "reference: 32 cosines at frequencies exp(k)).",
+    )
+    time_input: Literal["every_layer", "input", "input_embedding"] = Field(
+        "every_layer", description="Where time and the condition enter the network: 'every_layer' (the time "
+        "embedding and the condition concatenated to the input of every linear layer, as in the reference), "
+        "'input' (scalar t and the condition once, beside each particle's features: a ~470k-parameter network, "
+        "as the calibration of issue 18 counts) or 'input_embedding' (the time embedding once, at the input).",
+    )
     sum_scale: float = Field(1e-2, gt=0, description="Factor on the sum pooling (reference: 1e-2).")
     negative_slope: float = Field(0.01, ge=0, description="LeakyReLU negative slope (reference: PyTorch's 0.01).")
     weight_norm: bool = Field(True, description="Weight normalisation on every linear layer (reference: true).")

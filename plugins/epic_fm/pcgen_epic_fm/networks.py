@@ -19,22 +19,31 @@ SOLVERS = ("midpoint", "euler", "dopri5")
 
 
 class EPiCVelocity(nn.Module):
-    """``v(x_t, t | mask, cond)``: an EPiC network whose every layer sees the time embedding and the condition."""
+    """``v(x_t, t | mask, cond)``: an EPiC network that sees the time and the condition in every layer
+    (``time_input='every_layer'``) or once, beside each particle's features at the input."""
 
     def __init__(self, config: EPiCFMConfig, num_features: int, cond_dim: int) -> None:
         super().__init__()
-        self.frequencies, self.cond_dim = config.frequencies, cond_dim
+        self.frequencies, self.cond_dim, self.time_input = config.frequencies, cond_dim, config.time_input
+        time_dim = 1 if config.time_input == "input" else 2 * config.frequencies
+        every_layer = config.time_input == "every_layer"
         self.net = EPiCNetwork(
-            num_features, num_features, hidden=config.hidden, global_dim=config.global_dim, layers=config.layers,
-            context_dim=2 * config.frequencies + cond_dim, sum_scale=config.sum_scale,
-            negative_slope=config.negative_slope, weight_norm=config.weight_norm, dropout=config.dropout,
+            num_features + (0 if every_layer else time_dim + cond_dim), num_features, hidden=config.hidden,
+            global_dim=config.global_dim, layers=config.layers, context_dim=time_dim + cond_dim if every_layer else 0,
+            sum_scale=config.sum_scale, negative_slope=config.negative_slope, weight_norm=config.weight_norm,
+            dropout=config.dropout,
         )
 
     def forward(self, x: Tensor, t: Tensor, mask: Tensor, cond: Tensor) -> Tensor:
         """Velocity ``(B, N, F)`` at times ``t`` ``(B,)``; padded rows are zero."""
         cond = check_condition(cond, self.cond_dim)
-        context = torch.cat([sinusoidal_time_embedding(t.to(x.dtype), self.frequencies), cond.to(x.dtype)], dim=-1)
-        return self.net(x, mask, context)[0]
+        t = t.to(x.dtype)
+        time = t.reshape(-1, 1) if self.time_input == "input" else sinusoidal_time_embedding(t, self.frequencies)
+        context = torch.cat([time, cond.to(x.dtype)], dim=-1)
+        if self.time_input == "every_layer":
+            return self.net(x, mask, context)[0]
+        beside = context.unsqueeze(1).expand(-1, x.shape[1], -1)
+        return self.net(torch.cat([x, beside], dim=-1), mask)[0]
 
 
 class EPiCFlowMatching(ObjectiveModel):
