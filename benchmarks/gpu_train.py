@@ -67,8 +67,8 @@ def launch(plugin: str, work: Path, device: str, minutes: float, threads: int, e
 
 
 def wait_all(processes: dict[str, subprocess.Popen[bytes]], deadline: float) -> dict[str, int | None]:
-    """Wait for every run; at ``deadline`` interrupt those still running (SIGINT: they checkpoint and
-    stop), and kill them 30 s later. Returns each run's exit status (None: killed)."""
+    """Wait for every run; at ``deadline`` stop those still running (SIGTERM, pcgen's stop request: they
+    checkpoint and stop), and kill them 30 s later. Returns each run's exit status (None: killed)."""
     codes: dict[str, int | None] = {}
     interrupted = False
     while len(codes) < len(processes):
@@ -81,8 +81,8 @@ def wait_all(processes: dict[str, subprocess.Popen[bytes]], deadline: float) -> 
             interrupted = True
             for name, process in processes.items():
                 if name not in codes:
-                    print(f"{name}: past the deadline, interrupted", flush=True)
-                    os.killpg(process.pid, signal.SIGINT)
+                    print(f"{name}: past the deadline, asked to stop", flush=True)
+                    os.killpg(process.pid, signal.SIGTERM)
         if now > deadline + 30:
             for name, process in processes.items():
                 if name not in codes:
