@@ -62,8 +62,8 @@ SPEC = ModelSpec(
         PretrainedWeights(
             name="epic-fm-reflow-top30",
             location="package:pcgen_epic_fm/weights/epic-fm-reflow-top30.safetensors",
-            sha256="1c2a141d6b2bbdaccade23da88d63efb6b797af084f6c19d5a2056a74ff43cbf",
-            description="reflow student of the CPU-trained epic-fm-top30 (sha256 fce2203f..., before the GPU weights; 30 minutes); Euler, 2 steps",
+            sha256="01618b4390b44d1124047a13927638e289b678e4ee8b82c4b9fb925d05ed39ba",
+            description="reflow student of epic-fm-top30 (the GPU-trained teacher; 30 CPU minutes); Euler, 2 steps",
         ),
     ),
 )
