@@ -7,7 +7,7 @@
 #   benchmarks/gpu_check.sh --device cpu      # the same steps, CPU-sized (checks the script end to end)
 set -euo pipefail
 cd "$(dirname "$0")/.."
-PY=${PYTHON:-.venv/bin/python}
+source benchmarks/gpu_env.sh
 DEVICE=cuda
 OUT=benchmarks/results/gpu_check
 while [ $# -gt 0 ]; do
