@@ -23,7 +23,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from pcgen.config import DataConfig, EvalConfig
+from pcgen.config import EvalConfig
+from pcgen.data.jet_config import JetDataConfig
 from pcgen.data.pointclouds import PointClouds
 from pcgen.leaderboard import DEFAULT_DATA_SEED, common_recipe, fresh_jets, metric_values, select_entries, spread
 from pcgen.metrics.evaluate import efp_normalisation, metric_options, metrics_for_kind
@@ -66,13 +67,17 @@ class ReferenceJets:
         return metric_values(self.real, other, self.specs, self.options)
 
 
+def pythia_config(recipe: dict[str, Any], jets: int, seed: int, cache: str) -> JetDataConfig:
+    """The data config that makes ``jets`` real jets of a card's recipe with ``seed`` in one process."""
+    return JetDataConfig.model_validate({**recipe, "seed": seed, "num_jets": jets, "workers": 1, "cache_dir": cache})
+
+
 def pythia_us_per_jet(recipe: dict[str, Any], jets: int, seed: int) -> float:
     """Microseconds of one process per real jet (Pythia 8 + FastJet + detector cuts), cache bypassed."""
     from pcgen.data.sources import load_pythia
 
     with tempfile.TemporaryDirectory() as cache:
-        config = DataConfig.model_validate({**recipe, "seed": seed, "num_jets": jets, "workers": 1,
-                                            "cache_dir": cache})
+        config = pythia_config(recipe, jets, seed, cache)
         begin = time.perf_counter()
         load_pythia(config, progress=False)
         return (time.perf_counter() - begin) / jets * 1e6

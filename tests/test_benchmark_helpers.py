@@ -91,3 +91,13 @@ def test_gpu_runs_come_back_as_slim_float16_checkpoints_in_parts(tmp_path: Path,
     slim = load_checkpoint(tmp_path / "runs" / "igapt-gpu" / "best.pt")
     assert "recipe" not in slim and "rng_torch" not in slim
     assert slim["model"]["w"].dtype == torch.float16 and slim["model"]["n"].dtype == torch.int64
+
+
+@pytest.mark.parametrize("weights", ["epic-fm-top30", "epic-fm-reflow-top30"])
+def test_pythia_timing_accepts_the_data_recipe_of_a_shipped_card(weights: str, registry, tmp_path: Path) -> None:
+    from pcgen.pretrained import read_card
+
+    few_step_sampling = benchmark("few_step_sampling")
+    card = read_card(next(w for w in registry.model("epic-fm").pretrained if w.name == weights))
+    config = few_step_sampling.pythia_config(card["data"]["recipe"], 25, 1007, str(tmp_path))
+    assert (config.num_jets, config.seed, config.jet_type) == (25, 1007, card["data"]["recipe"]["jet_type"])
