@@ -92,14 +92,12 @@ def wait_all(processes: dict[str, subprocess.Popen[bytes]], deadline: float) -> 
     return codes
 
 
-def scalar_curves(run: Path) -> dict[str, list[list[float]]]:
-    """``tag -> [[step, value], ...]`` of the in-training metrics and steps/s in a run's TensorBoard log."""
-    from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
+def scalar_curves(run: Path) -> dict[str, list[tuple[int, float]]]:
+    """``tag -> [(step, value), ...]`` of the in-training metrics, steps/s and stage in a run's TensorBoard log."""
+    sys.path.insert(0, str(Path(__file__).parent))
+    from trained_models import tensorboard_scalars
 
-    events = EventAccumulator(str(run / "tensorboard"), size_guidance={"scalars": 0})
-    events.Reload()
-    tags = [t for t in events.Tags()["scalars"] if t.startswith("metrics/") or t in ("time/steps_per_second", "stage")]
-    return {t: [[e.step, e.value] for e in events.Scalars(t)] for t in tags}
+    return tensorboard_scalars(run, lambda t: t.startswith("metrics/") or t in ("time/steps_per_second", "stage"))
 
 
 def slim_checkpoint(source: Path, target: Path) -> dict[str, Any]:

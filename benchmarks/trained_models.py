@@ -19,6 +19,7 @@ import argparse
 import json
 import platform
 import time
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -92,20 +93,26 @@ def without_weight_average(trained: Any) -> Any:
     return trained
 
 
-def w1m_curve(run: Path) -> list[tuple[float, float]]:
-    """(training minutes, in-training W1M) pairs from a run's TensorBoard events."""
+def tensorboard_scalars(run: Path, keep: Callable[[str], bool]) -> dict[str, list[tuple[int, float]]]:
+    """``tag -> [(step, value), ...]`` of the scalars in a run's TensorBoard log whose tag ``keep`` accepts."""
     from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
 
     acc = EventAccumulator(str(run / "tensorboard"), size_guidance={"scalars": 0})
     acc.Reload()
-    if "metrics/w1m" not in acc.Tags()["scalars"]:
+    return {tag: [(e.step, e.value) for e in acc.Scalars(tag)] for tag in acc.Tags()["scalars"] if keep(tag)}
+
+
+def w1m_curve(run: Path) -> list[tuple[float, float]]:
+    """(training minutes, in-training W1M) pairs from a run's TensorBoard events."""
+    scalars = tensorboard_scalars(run, lambda tag: tag in ("metrics/w1m", "time/steps_per_second"))
+    if "metrics/w1m" not in scalars:
         return []
-    rates = {e.step: e.value for e in acc.Scalars("time/steps_per_second")}
+    rates = dict(scalars["time/steps_per_second"])
     steps = np.array(sorted(rates))
     curve = []
-    for event in acc.Scalars("metrics/w1m"):
-        nearest = int(steps[np.argmin(np.abs(steps - event.step))])
-        curve.append((event.step / rates[nearest] / 60, event.value))
+    for step, value in scalars["metrics/w1m"]:
+        nearest = int(steps[np.argmin(np.abs(steps - step))])
+        curve.append((step / rates[nearest] / 60, value))
     return curve
 
 
