@@ -97,9 +97,10 @@ class TrainedModel:
         precision: str = "32", compile: bool = False, like: PointClouds | None = None,
         conditions: dict[str, np.ndarray] | None = None, workers: int | None = None,
     ) -> PointClouds:
-        """``num`` clouds in physical units (the networks run under ``torch.inference_mode``: no autograd
-        bookkeeping; the model moves to ``device`` outside it, so that a model still being trained keeps
-        parameters autograd can use), each sorted as real files are (jets by pt_rel, showers by E, highest first; padding last).
+        """``num`` clouds in physical units, each sorted as real files are (jets by pt_rel, showers by E,
+        highest first; padding last). The networks run under ``torch.inference_mode`` (no autograd
+        bookkeeping); the model moves to ``device`` outside it, so that a model still being trained keeps
+        parameters autograd can use.
 
         ``like``: clouds whose multiplicities and conditions the generated ones take, one each (``num``
         is then ``len(like)``). ``conditions``: ``{name: value or (num,) values}`` in the conditions'

@@ -25,13 +25,13 @@ class EPiCVelocity(nn.Module):
     def __init__(self, config: EPiCFMConfig, num_features: int, cond_dim: int) -> None:
         super().__init__()
         self.frequencies, self.cond_dim, self.time_input = config.frequencies, cond_dim, config.time_input
-        time_dim = 1 if config.time_input == "input" else 2 * config.frequencies
-        every_layer = config.time_input == "every_layer"
+        context_dim = (1 if config.time_input == "input" else 2 * config.frequencies) + cond_dim
+        in_dim, layer_context = (num_features, context_dim) if config.time_input == "every_layer" \
+            else (num_features + context_dim, 0)
         self.net = EPiCNetwork(
-            num_features + (0 if every_layer else time_dim + cond_dim), num_features, hidden=config.hidden,
-            global_dim=config.global_dim, layers=config.layers, context_dim=time_dim + cond_dim if every_layer else 0,
-            sum_scale=config.sum_scale, negative_slope=config.negative_slope, weight_norm=config.weight_norm,
-            dropout=config.dropout,
+            in_dim, num_features, hidden=config.hidden, global_dim=config.global_dim, layers=config.layers,
+            context_dim=layer_context, sum_scale=config.sum_scale, negative_slope=config.negative_slope,
+            weight_norm=config.weight_norm, dropout=config.dropout,
         )
 
     def forward(self, x: Tensor, t: Tensor, mask: Tensor, cond: Tensor) -> Tensor:
