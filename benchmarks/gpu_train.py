@@ -230,6 +230,7 @@ def main() -> None:
     processes = {p: launch(p, args.work, args.device, args.minutes, threads, args.every) for p in plugins}
     codes = wait_all(processes, start + 60 * (args.minutes + args.grace))
     stage = args.work / "stage"
+    stage.mkdir(parents=True, exist_ok=True)  # the logs go there even when no run got as far as its folder
     rows = [collect(p, args.work, stage, codes[p]) for p in plugins]
     for p in plugins:
         shutil.copy2(args.work / f"{p}.log", stage / f"{p}.log")
