@@ -87,3 +87,47 @@ def test_reflow_training_lowers_its_loss_and_samples_in_few_steps(registry, teac
     assert one_step.model.variant == "euler"
     clouds = one_step.generate(16, seed=0)
     assert clouds.points.shape[0] == 16 and (clouds.points[~clouds.mask] == 0).all()
+
+
+def _student_of(registry, teacher: Path, **update: object) -> EPiCFlowMatching:
+    trained = load_trained(teacher, registry)
+    student = EPiCFlowMatching(trained.model.config.model_copy(update={"reflow_pairs": 64, **update}),
+                               trained.data_info)
+    student.load_state_dict(trained.model.state_dict())
+    return student
+
+
+def test_solver_distillation_loss_is_zero_for_the_teachers_own_solver_and_ignores_padding(registry, teacher: Path) -> None:
+    student = _student_of(registry, teacher, reflow_loss="solver", default_solver="midpoint", solver_steps=3,
+                          reflow_teacher_steps=3)
+    info = load_trained(teacher, registry).data_info
+    generator = torch.Generator().manual_seed(0)
+    mask = torch.ones(8, info.max_particles, dtype=torch.bool)
+    mask[:, info.max_particles // 2:] = False
+    cond = torch.full((8, info.cond_dim), 0.5)
+    x0 = torch.randn(*mask.shape, student.num_features, generator=generator) * mask.unsqueeze(-1)
+    times = torch.linspace(0.0, 1.0, 4)
+    with torch.no_grad():
+        x1 = student._integrate(student.teacher, x0, mask, cond, "midpoint", times) * mask.unsqueeze(-1)
+        assert student._solver_loss(x0, x1, mask, cond).item() < 1e-10  # student = teacher, same solver
+        padded = x1.clone()
+        padded[~mask] = float("nan")
+        assert student._solver_loss(x0, padded, mask, cond).item() < 1e-10
+        two_euler = _student_of(registry, teacher, reflow_loss="solver", default_solver="euler", solver_steps=2)
+        assert two_euler._solver_loss(x0, x1, mask, cond).item() > 1e-6  # a coarser solver misses the clouds
+    loss = two_euler._solver_loss(x0, x1, mask, cond)
+    loss.backward()
+    assert all(p.grad is not None for p in two_euler.velocity.parameters())
+    assert all(p.grad is None for p in two_euler.teacher.parameters())
+
+
+def test_solver_distillation_brings_the_few_step_solve_closer_to_the_teacher(registry, teacher: Path, tmp_path: Path) -> None:
+    reflowed = run(registry, tmp_path, "distil", [f'train.init_weights="{teacher}"', "model.reflow_pairs=64",
+                                                   "model.reflow_loss=solver", "model.default_solver=euler",
+                                                   "model.solver_steps=2", "recipe.warmup_steps=0"], steps=60)
+    from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
+
+    events = EventAccumulator(str(reflowed / "tensorboard")).Reload()
+    tag = next(t for t in events.Tags()["scalars"] if t.endswith("reflow"))
+    losses = [e.value for e in events.Scalars(tag)]
+    assert len(losses) >= 2 and losses[-1] < losses[0]

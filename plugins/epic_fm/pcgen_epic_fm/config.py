@@ -70,4 +70,10 @@ class EPiCFMConfig(ModelConfig):
         "network then learns the straight path from each noise to its cloud, so that 1-4 Euler steps sample well.",
     )
     reflow_teacher_steps: int = Field(20, ge=1, description="Midpoint steps of the reflow teacher's solver.")
+    reflow_loss: Literal["path", "solver"] = Field(
+        "path", description="What the reflow student learns from each coupling: 'path' (the velocity of the straight "
+        "path from the noise to the teacher's cloud, at a random time: reflow proper) or 'solver' (the cloud itself, "
+        "reached from the noise by the student's own sampler, default_solver with solver_steps: the distillation step "
+        "that follows reflow in Liu, Gong & Liu, section 2.3; start it from reflow weights).",
+    )
     adaptive_tolerance: float = Field(1e-4, gt=0, description="rtol = atol of the adaptive dopri5 solver.")

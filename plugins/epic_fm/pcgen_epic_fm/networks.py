@@ -86,8 +86,7 @@ class EPiCFlowMatching(ObjectiveModel):
         tt = t.view(-1, 1, 1)
         xt = tt * x1 + (1 - (1 - sigma_min) * tt) * x0
         target = x1 - (1 - sigma_min) * x0
-        error = apply_mask(self.velocity(xt, t, mask, cond) - target, mask).square().sum()
-        return error / (mask.sum().clamp_min(1) * x1.shape[-1])
+        return _particle_mse(self.velocity(xt, t, mask, cond), target, mask)
 
     def _reflow_loss(self, batch: Batch) -> Tensor:
         """Straight paths between the teacher's noise and its clouds (the pool grows from the first batches)."""
@@ -101,7 +100,14 @@ class EPiCFlowMatching(ObjectiveModel):
                 x1 = self._integrate(self.teacher, x0, batch.mask, batch.cond, "midpoint", times)
             self.pairs.add(x0, apply_mask(x1, batch.mask), batch.mask, batch.cond)
         x0, x1, mask, cond = self.pairs.draw(batch.x.shape[0])
-        return self._path_loss(x0, x1, mask, cond, 0.0)
+        if self.config.reflow_loss == "path":
+            return self._path_loss(x0, x1, mask, cond, 0.0)
+        return self._solver_loss(x0, x1, mask, cond)
+
+    def _solver_loss(self, x0: Tensor, x1: Tensor, mask: Tensor, cond: Tensor) -> Tensor:
+        """Mean squared error between the teacher's clouds and the student's few-step solves from the same noise."""
+        times = self.time_grid(x0.device, x0.dtype)
+        return _particle_mse(self._integrate(self.velocity, x0, mask, cond, self.config.default_solver, times), x1, mask)
 
     @torch.no_grad()
     def after_step(self, batch: Batch, step: int) -> dict[str, float]:
@@ -144,6 +150,12 @@ class EPiCFlowMatching(ObjectiveModel):
         tol = self.config.adaptive_tolerance
         options = {"rtol": tol, "atol": tol} if solver == "dopri5" else {}
         return odeint(field, x0, times, method=solver, **options)[-1]
+
+
+def _particle_mse(prediction: Tensor, target: Tensor, mask: Tensor) -> Tensor:
+    """Mean squared error over the features of real particles only (padding never enters)."""
+    error = apply_mask(prediction - target, mask).square().sum()
+    return error / (mask.sum().clamp_min(1) * target.shape[-1])
 
 
 class ReflowPairs:
