@@ -35,6 +35,35 @@ def test_epic_network_ignores_padding_and_is_permutation_equivariant(input_skip:
     assert torch.allclose(out3, out[:, perm], atol=1e-5) and torch.allclose(g3, g, atol=1e-5)
 
 
+@pytest.mark.parametrize("weight_norm", [False, True])
+def test_epic_layer_equals_its_concatenated_form(weight_norm: bool) -> None:
+    """The layer applies the per-cloud columns of its weights once per cloud (no concatenation over the
+    points); the result must be that of the linear layers on the concatenated inputs."""
+    from pcgen.nn import EPiCLayer
+
+    torch.manual_seed(1)
+    layer = EPiCLayer(16, 4, context_dim=3, weight_norm=weight_norm).eval()
+    x, mask = clouds()
+    x = torch.randn(5, 30, 16) * mask.unsqueeze(-1)
+    g, context = torch.randn(5, 4), torch.randn(5, 3)
+    out, g_out = layer(x, g, mask, context)
+
+    def act(h: torch.Tensor) -> torch.Tensor:
+        return torch.nn.functional.leaky_relu(h, 0.01)
+
+    def per_point(h: torch.Tensor, c: torch.Tensor) -> torch.Tensor:
+        return torch.cat([h, c.unsqueeze(1).expand(-1, h.shape[1], -1)], dim=-1)
+
+    count = mask.sum(1, keepdim=True).clamp_min(1)
+    pooled = torch.cat([x.sum(1) / count, 1e-2 * x.sum(1)], dim=-1)
+    h = act(layer.global1(torch.cat([pooled, g, context], dim=-1)))
+    g_ref = act(layer.global2(torch.cat([h, context], dim=-1)) + g)
+    h = act(layer.local1(per_point(x, torch.cat([g_ref, context], dim=-1))))
+    x_ref = act(layer.local2(per_point(h, context)) + x) * mask.unsqueeze(-1)
+    torch.testing.assert_close(g_out, g_ref, rtol=1e-5, atol=1e-6)
+    torch.testing.assert_close(out, x_ref, rtol=1e-5, atol=1e-6)
+
+
 def test_epic_network_checks_its_context() -> None:
     net = EPiCNetwork(3, 3, hidden=8, global_dim=4, layers=1, context_dim=2)
     x, mask = clouds()

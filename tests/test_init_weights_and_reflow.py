@@ -131,3 +131,9 @@ def test_solver_distillation_brings_the_few_step_solve_closer_to_the_teacher(reg
     tag = next(t for t in events.Tags()["scalars"] if t.endswith("reflow"))
     losses = [e.value for e in events.Scalars(tag)]
     assert len(losses) >= 2 and losses[-1] < losses[0]
+
+
+def test_a_solver_distilled_student_offers_only_the_sampler_it_was_distilled_onto(registry, teacher: Path) -> None:
+    distilled = _student_of(registry, teacher, reflow_loss="solver", default_solver="euler", solver_steps=2)
+    assert distilled.variants == ("euler",)
+    assert _student_of(registry, teacher, default_solver="euler").variants == ("euler", "midpoint", "dopri5")

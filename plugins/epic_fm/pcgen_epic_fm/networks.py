@@ -64,7 +64,10 @@ class EPiCFlowMatching(ObjectiveModel):
         self.velocity = EPiCVelocity(config, info.num_features, info.cond_dim)
         self.ema = copy.deepcopy(self.velocity).requires_grad_(False)
         self.register_buffer("ema_updates", torch.zeros((), dtype=torch.long))
-        self.variants = (config.default_solver, *(s for s in SOLVERS if s != config.default_solver))
+        # A student distilled onto its own sampler (reflow_loss='solver') is no velocity field any more:
+        # only that sampler is offered.
+        others = () if config.reflow_pairs and config.reflow_loss == "solver" else SOLVERS
+        self.variants = (config.default_solver, *(s for s in others if s != config.default_solver))
         if config.reflow_pairs:
             self.teacher = copy.deepcopy(self.velocity).requires_grad_(False)
             self.register_buffer("teacher_loaded", torch.zeros((), dtype=torch.bool))

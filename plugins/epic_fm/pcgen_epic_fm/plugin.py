@@ -62,8 +62,8 @@ SPEC = ModelSpec(
         PretrainedWeights(
             name="epic-fm-reflow-top30",
             location="package:pcgen_epic_fm/weights/epic-fm-reflow-top30.safetensors",
-            sha256="01618b4390b44d1124047a13927638e289b678e4ee8b82c4b9fb925d05ed39ba",
-            description="reflow student of epic-fm-top30 (the GPU-trained teacher; 30 CPU minutes); Euler, 2 steps",
+            sha256="f00bfd903584aea57be224b3ebb4aa7a33003d04794ac144b8d5b53043bad31a",
+            description="reflow student of epic-fm-top30 (the GPU-trained teacher; 30 CPU minutes), distilled onto its 2-step Euler sampler (60 CPU minutes); Euler, 2 steps only",
         ),
     ),
 )
