@@ -43,7 +43,7 @@ def test_epic_layer_equals_its_concatenated_form(weight_norm: bool) -> None:
 
     torch.manual_seed(1)
     layer = EPiCLayer(16, 4, context_dim=3, weight_norm=weight_norm).eval()
-    x, mask = clouds()
+    mask = clouds()[1]
     x = torch.randn(5, 30, 16) * mask.unsqueeze(-1)
     g, context = torch.randn(5, 4), torch.randn(5, 3)
     out, g_out = layer(x, g, mask, context)

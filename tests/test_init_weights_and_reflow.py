@@ -29,6 +29,15 @@ def teacher(registry, tmp_path_factory: pytest.TempPathFactory) -> Path:
     return run(registry, tmp_path_factory.mktemp("teacher"), "teacher", [], steps=30)
 
 
+def reflow_losses(run_dir: Path) -> list[float]:
+    """The training loss ``loss/reflow`` a run logged to TensorBoard, in step order."""
+    from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
+
+    events = EventAccumulator(str(run_dir / "tensorboard")).Reload()
+    tag = next(t for t in events.Tags()["scalars"] if t.endswith("reflow"))
+    return [e.value for e in events.Scalars(tag)]
+
+
 def state(run_dir: Path, registry) -> dict[str, torch.Tensor]:
     return load_trained(run_dir, registry).model.state_dict()
 
@@ -77,11 +86,7 @@ def test_reflow_without_a_teacher_says_how_to_give_one(registry, tmp_path: Path)
 def test_reflow_training_lowers_its_loss_and_samples_in_few_steps(registry, teacher: Path, tmp_path: Path) -> None:
     student = run(registry, tmp_path, "reflow", [f'train.init_weights="{teacher}"', "model.reflow_pairs=64",
                                                   "recipe.warmup_steps=0"], steps=60)
-    from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
-
-    events = EventAccumulator(str(student / "tensorboard")).Reload()
-    tag = next(t for t in events.Tags()["scalars"] if t.endswith("reflow"))
-    losses = [e.value for e in events.Scalars(tag)]
+    losses = reflow_losses(student)
     assert len(losses) >= 2 and losses[-1] < losses[0]
     one_step = load_trained(student, registry, overrides=["model.solver_steps=1", "model.default_solver=euler"])
     assert one_step.model.variant == "euler"
@@ -89,8 +94,8 @@ def test_reflow_training_lowers_its_loss_and_samples_in_few_steps(registry, teac
     assert clouds.points.shape[0] == 16 and (clouds.points[~clouds.mask] == 0).all()
 
 
-def _student_of(registry, teacher: Path, **update: object) -> EPiCFlowMatching:
-    trained = load_trained(teacher, registry)
+def _student_of(trained, **update: object) -> EPiCFlowMatching:
+    """A reflow model with ``update`` to the config, started from the trained weights (as a run would be)."""
     student = EPiCFlowMatching(trained.model.config.model_copy(update={"reflow_pairs": 64, **update}),
                                trained.data_info)
     student.load_state_dict(trained.model.state_dict())
@@ -98,9 +103,10 @@ def _student_of(registry, teacher: Path, **update: object) -> EPiCFlowMatching:
 
 
 def test_solver_distillation_loss_is_zero_for_the_teachers_own_solver_and_ignores_padding(registry, teacher: Path) -> None:
-    student = _student_of(registry, teacher, reflow_loss="solver", default_solver="midpoint", solver_steps=3,
+    trained = load_trained(teacher, registry)
+    student = _student_of(trained, reflow_loss="solver", default_solver="midpoint", solver_steps=3,
                           reflow_teacher_steps=3)
-    info = load_trained(teacher, registry).data_info
+    info = trained.data_info
     generator = torch.Generator().manual_seed(0)
     mask = torch.ones(8, info.max_particles, dtype=torch.bool)
     mask[:, info.max_particles // 2:] = False
@@ -113,7 +119,7 @@ def test_solver_distillation_loss_is_zero_for_the_teachers_own_solver_and_ignore
         padded = x1.clone()
         padded[~mask] = float("nan")
         assert student._solver_loss(x0, padded, mask, cond).item() < 1e-10
-        two_euler = _student_of(registry, teacher, reflow_loss="solver", default_solver="euler", solver_steps=2)
+        two_euler = _student_of(trained, reflow_loss="solver", default_solver="euler", solver_steps=2)
         assert two_euler._solver_loss(x0, x1, mask, cond).item() > 1e-6  # a coarser solver misses the clouds
     loss = two_euler._solver_loss(x0, x1, mask, cond)
     loss.backward()
@@ -125,15 +131,12 @@ def test_solver_distillation_brings_the_few_step_solve_closer_to_the_teacher(reg
     reflowed = run(registry, tmp_path, "distil", [f'train.init_weights="{teacher}"', "model.reflow_pairs=64",
                                                    "model.reflow_loss=solver", "model.default_solver=euler",
                                                    "model.solver_steps=2", "recipe.warmup_steps=0"], steps=60)
-    from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
-
-    events = EventAccumulator(str(reflowed / "tensorboard")).Reload()
-    tag = next(t for t in events.Tags()["scalars"] if t.endswith("reflow"))
-    losses = [e.value for e in events.Scalars(tag)]
+    losses = reflow_losses(reflowed)
     assert len(losses) >= 2 and losses[-1] < losses[0]
 
 
 def test_a_solver_distilled_student_offers_only_the_sampler_it_was_distilled_onto(registry, teacher: Path) -> None:
-    distilled = _student_of(registry, teacher, reflow_loss="solver", default_solver="euler", solver_steps=2)
+    trained = load_trained(teacher, registry)
+    distilled = _student_of(trained, reflow_loss="solver", default_solver="euler", solver_steps=2)
     assert distilled.variants == ("euler",)
-    assert _student_of(registry, teacher, default_solver="euler").variants == ("euler", "midpoint", "dopri5")
+    assert _student_of(trained, default_solver="euler").variants == ("euler", "midpoint", "dopri5")

@@ -22,7 +22,7 @@ from torch import Tensor, nn
 from torch.nn import functional as F
 
 from pcgen.nn.dropout import Dropout
-from pcgen.nn.masking import apply_mask, masked_sum, multiplicity
+from pcgen.nn.masking import apply_mask, masked_sum, mean_of_sum
 
 
 def _linear(in_dim: int, out_dim: int, weight_norm: bool) -> nn.Linear:
@@ -64,8 +64,7 @@ class EPiCPooling(nn.Module):
 
     def forward(self, x: Tensor, mask: Tensor) -> Tensor:
         total = masked_sum(x, mask)
-        count = multiplicity(mask).clamp_min(1).unsqueeze(-1).to(x.dtype)
-        return torch.cat([total / count, self.sum_scale * total], dim=-1)
+        return torch.cat([mean_of_sum(total, mask), self.sum_scale * total], dim=-1)
 
 
 class EPiCLayer(nn.Module):

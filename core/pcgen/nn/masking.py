@@ -72,10 +72,15 @@ def masked_sum(x: Tensor, mask: Tensor) -> Tensor:
     return apply_mask(x, mask).sum(dim=1)
 
 
+def mean_of_sum(total: Tensor, mask: Tensor) -> Tensor:
+    """The mean over real particles from their sum ``total`` ``(B, D)`` (a :func:`masked_sum`), for callers that
+    need both; zero (not NaN) for an empty cloud."""
+    return total / _as_bool(mask).sum(dim=1, keepdim=True).clamp_min(1).to(total.dtype)
+
+
 def masked_mean(x: Tensor, mask: Tensor) -> Tensor:
     """Mean over real particles: ``(B, N, D) -> (B, D)``; zero (not NaN) for an empty cloud."""
-    count = _as_bool(mask).sum(dim=1, keepdim=True).clamp_min(1).to(x.dtype)
-    return masked_sum(x, mask) / count
+    return mean_of_sum(masked_sum(x, mask), mask)
 
 
 def multiplicity(mask: Tensor) -> Tensor:
