@@ -227,6 +227,23 @@ def test_a_run_interrupted_in_either_stage_resumes_exactly(
     assert all(torch.equal(straight[k], resumed[k]) for k in straight)
 
 
+def test_a_stage_with_share_0_is_skipped_and_its_part_kept_from_the_initial_weights(tmp_path: Path) -> None:
+    from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
+
+    first = run(tmp_path, "first", 8).run_dir
+    trained = load_checkpoint(first)["model"]
+    second = run(tmp_path, "second", 6, "recipe.fractions.base=0", "recipe.fractions.refine=1",
+                 f'train.init_weights="{first}"', "train.log_every=1").run_dir
+    after = load_checkpoint(second)["model"]
+    base = [k for k in trained if k.startswith("base.")]
+    assert base and all(torch.equal(trained[k], after[k]) for k in base)  # the skipped stage's part as loaded
+    assert any(not torch.equal(trained[k], after[k]) for k in trained if k.startswith("adversarial.generator"))
+    acc = EventAccumulator(str(second / "tensorboard"))
+    acc.Reload()
+    assert [e.value for e in acc.Scalars("stage")] == [1.0] * 6  # the refiner's stage from the first step
+    assert "lr/base/model" not in acc.Tags()["scalars"]
+
+
 def test_tensorboard_shows_the_stage_and_each_stages_learning_rates(tmp_path: Path) -> None:
     from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
 
@@ -257,7 +274,11 @@ def test_stage_tables_validate_with_their_recipes_config_and_name_the_key() -> N
     assert "unknown key 'recipe.fractions.other'" in errors("recipe.fractions.other=0.5")
     assert "'recipe.fractions'" in errors("recipe.fractions.base=0.5") and "sum to 1" in errors(
         "recipe.fractions.base=0.5")
-    assert "'recipe.fractions.base'" in errors("recipe.fractions.base=0", "recipe.fractions.refine=1")
+    assert "'recipe.fractions.base'" in errors("recipe.fractions.base=-0.5", "recipe.fractions.refine=1.5")
+    last = errors("recipe.fractions.base=1", "recipe.fractions.refine=0", 'train.init_weights="x"')
+    assert "'recipe.fractions'" in last and "last stage ('refine')" in last
+    skipped = errors("recipe.fractions.base=0", "recipe.fractions.refine=1")
+    assert "skips stage 'base'" in skipped and "'train.init_weights'" in skipped
 
 
 def test_plugin_defaults_per_stage_user_values_and_shared_keys() -> None:

@@ -313,6 +313,9 @@ def resolve(raw: dict[str, Any], registry: Any) -> ResolvedConfig:
     if t.max_steps is None and t.epochs is None and not t.time_budget_minutes and not t.total_budget_minutes:
         raise ConfigError("set at least one of 'train.max_steps', 'train.epochs', 'train.time_budget_minutes', "
                           "'train.total_budget_minutes'")
+    check_initialisation = getattr(recipe, "check_initialisation", None)  # the staged recipe: skipped stages
+    if check_initialisation is not None:
+        check_initialisation(t.init_weights)
     _check_conditions(run.data, spec, registry)
     return ResolvedConfig(run, model, recipe, spec=spec, recipe_spec=recipe_spec, dataset=registry.dataset(run.data.dataset),
                           kind=registry.dataset_kind(run.data.dataset))

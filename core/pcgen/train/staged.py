@@ -20,7 +20,11 @@ A key written directly under ``[recipe]`` (e.g. ``warmup_steps = 5``) is a share
 set in every stage whose config has that key, overriding the stage tables (plugin defaults
 included). Keys no stage knows are errors.
 
-Stage ``k`` runs while the run's progress is in ``[f_0 + ... + f_{k-1}, f_0 + ... + f_k)``. Each
+Stage ``k`` runs while the run's progress is in ``[f_0 + ... + f_{k-1}, f_0 + ... + f_k)``. A stage
+with share 0 is skipped: that is how a run continues a trained model's later stage (the GPT of a
+tokenizer + GPT, say) from ``train.init_weights`` with the earlier parts left exactly as they are; a
+run that skips a stage must start from such weights, and the last stage (the one that samples)
+always needs a share. Each
 sub-recipe sees its own step counter (0 at the stage's first step, so warm-ups restart) and its
 progress rescaled to [0, 1] over its stage; it keeps its own optimisers, all of which are in the
 checkpoint, so a run resumes exactly in any stage. Stages never go back: extending a run (a longer
@@ -91,13 +95,28 @@ class StagedConfig(BaseModel):
         """Share of the run's steps spent in ``stage``."""
         return float(getattr(self.fractions, stage))  # type: ignore[attr-defined]
 
+    def skipped_stages(self) -> list[str]:
+        """The stages with share 0, which this run does not train."""
+        return [name for name in self.stage_names() if self.fraction(name) == 0]
+
+    def check_initialisation(self, init_weights: str) -> None:
+        """Refuse to skip a stage when the run starts from a random initialisation (its part would stay
+        untrained); ``init_weights`` is the run's ``train.init_weights``."""
+        skipped = self.skipped_stages()
+        if skipped and not init_weights:
+            names = ", ".join(f"'{name}'" for name in skipped)
+            raise ConfigError(f"'recipe.fractions' skips stage {names} (share 0), but the run starts from random "
+                              "weights, so that part would never be trained; set 'train.init_weights' (e.g. "
+                              "pretrained:NAME or a run folder) to continue a trained model, or give the stage a share")
+
     def stage_config(self, stage: str) -> BaseModel:
         """The validated settings of one stage's recipe."""
         return getattr(self, stage)
 
 
 class _Fractions(BaseModel):
-    """Base of the built ``fractions`` tables: one positive share per stage, summing to 1."""
+    """Base of the built ``fractions`` tables: one share per stage (0 = skipped; the last one positive),
+    summing to 1."""
 
     model_config = ConfigDict(extra="forbid")
 
@@ -108,6 +127,10 @@ class _Fractions(BaseModel):
         if abs(total - 1.0) > FRACTION_TOLERANCE:
             parts = " + ".join(f"{k} {v:g}" for k, v in shares.items())
             raise ValueError(f"the stage shares must sum to 1, got {parts} = {total:g}; set every stage's share")
+        last = list(shares)[-1]
+        if shares[last] <= 0:
+            raise ValueError(f"the last stage ('{last}') makes the samples, so its share must be above 0; only "
+                             "earlier stages can be skipped (share 0)")
         return self
 
 
@@ -139,7 +162,8 @@ def _build_config_class(model_name: str, plans: tuple[StagePlan, ...]) -> type[S
     fractions = create_model(
         f"{prefix}StageFractions",
         __base__=_Fractions,
-        **{p.name: (float, Field(p.fraction, gt=0, le=1, description=f"Share of the run in stage '{p.name}'."))
+        **{p.name: (float, Field(p.fraction, ge=0, le=1, description=f"Share of the run in stage '{p.name}' "
+                                   "(0: skipped, for a run continuing trained weights)."))
            for p in plans},
     )
     stage_fields: dict[str, Any] = {
@@ -189,8 +213,8 @@ class StagedRecipe(Recipe):
         self.stages[-1].end = 1.0
         self.optimizers = {f"{s.name}/{k}": opt for s in self.stages for k, opt in s.recipe.optimizers.items()}
         self.base_lrs = {f"{s.name}/{k}": lr for s in self.stages for k, lr in s.recipe.base_lrs.items()}
-        self.index = 0
-        """Index of the current stage."""
+        self.index = self.stage_index(0.0)
+        """Index of the current stage (the first one with a share)."""
         self.stage_start = 0
         """Global step at which the current stage began."""
 
