@@ -97,6 +97,11 @@ class TrainConfig(StrictModel):
     )
     device: str = Field("auto", description="'cpu', 'cuda', 'cuda:1' or 'auto' (cuda if available).")
     log_every: int = Field(20, ge=1, description="Steps between TensorBoard scalar writes.")
+    reflect: list[str] = Field(
+        default_factory=list, description="Features to reflect (x -> -x in physical units) at random in every "
+        "training batch, each with probability 1/2 per cloud: data augmentation for distributions symmetric under "
+        "it (jets: [\"eta_rel\", \"phi_rel\"]); [] = none. See pcgen.train.augment."
+    )
     eval_every: int = Field(500, ge=1, description="Steps between in-training evaluations.")
     checkpoint_every: int = Field(200, ge=1, description="Steps between checkpoints.")
     num_threads: int = Field(
