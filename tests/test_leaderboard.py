@@ -93,3 +93,23 @@ def test_leaderboard_command_writes_table_json_and_figures(tmp_path: Path) -> No
         assert (out / figure).stat().st_size > 10_000
     again = CliRunner().invoke(app, args)  # an earlier leaderboard is not overwritten silently
     assert again.exit_code != 0 and "--force" in again.output
+
+
+def test_leaderboard_copies_checks_each_model_against_its_training_jets(tmp_path: Path,
+                                                                         monkeypatch: pytest.MonkeyPatch) -> None:
+    def cached_training_jets(recipe: dict[str, Any], card: dict[str, Any], progress: bool = True) -> Any:
+        assert card["data"]["recipe"]["seed"] == 0  # the card's own data set is what it is compared with
+        # stands in for the card's 50,000 jets: the fresh set's last slice, which neither the real jets
+        # (first 100) nor the truth row's slice (next 100) holds
+        return leaderboard.fresh_jets(recipe, 1000, 300, progress).subset(slice(200, 300))
+
+    monkeypatch.setattr(leaderboard, "training_jets", cached_training_jets)
+    out = tmp_path / "board"
+    args = ["leaderboard", "--models", "epic-fm-top30", "--n", "100", "--seeds", "1", "--copies", "--out", str(out)]
+    result = CliRunner().invoke(app, args)
+    assert result.exit_code == 0, result.output
+    copies = json.loads((out / "metrics.json").read_text())["copies"]
+    assert set(copies) == {"truth", "epic-fm-top30"}
+    assert 0.5 < copies["truth"]["median_ratio"] < 2  # fresh real jets: about 1
+    assert {"median_ratio", "near_copies"} == set(copies["epic-fm-top30"])
+    assert "near copies" in (out / "metrics.md").read_text()

@@ -394,6 +394,8 @@ def leaderboard_command(
     data_seed: Annotated[int, typer.Option(help="Seed of the fresh real jets; must differ from every card's training data.", min=0)] = 1000,
     device: Annotated[str, typer.Option(help="cpu, cuda or auto.")] = "cpu",
     force: Annotated[bool, typer.Option("--force", help="Write into --out even if it holds an earlier leaderboard.")] = False,
+    copies: Annotated[bool, typer.Option("--copies", help="Also check how close each model's jets come to its card's "
+                                         "training jets (makes or loads that data set; pcgen.metrics.copies).")] = False,
 ) -> None:
     """Rank every shipped model: sample each, evaluate all against the same fresh real jets with a truth row."""
     from pcgen import leaderboard
@@ -403,7 +405,8 @@ def leaderboard_command(
     try:
         check_output_path(out_dir / "metrics.json", force)
         names = [m.strip() for m in models.split(",") if m.strip()] if models else None
-        board = leaderboard.rank(_registry(), names, n, seeds, data_seed, resolve_device(device), report=console.print)
+        board = leaderboard.rank(_registry(), names, n, seeds, data_seed, resolve_device(device), report=console.print,
+                                 copies=copies)
         paths = leaderboard.write(board, out_dir)
     except (ValueError, OSError, *_user_errors()) as err:
         _report(err)

@@ -9,7 +9,10 @@ evaluates every model on one protocol:
 - each model row: ``n`` generated jets per sampling seed against the reference (mean ± std over
   the seeds), with the sampling time per jet;
 - FPD/KPD by pcgen's protocol, every EFP normalised by fixed quantiles measured on the truth slices
-  (never on the reference or a model), the same for every row.
+  (never on the reference or a model), the same for every row;
+- with ``copies``, how close each model's jets come to its card's training jets against how close
+  the fresh real jets come (:mod:`pcgen.metrics.copies`): a model that reproduces its training set
+  looks as good as the truth row on every distance above, and only this check shows it.
 """
 
 from __future__ import annotations
@@ -37,6 +40,7 @@ from pcgen.metrics.evaluate import (
     protocol_description,
     select_specs,
 )
+from pcgen.metrics.copies import CopyCheck, copy_check
 from pcgen.metrics.distances import EFPNormalisation
 from pcgen.specs import MetricSpec, ModelSpec, PretrainedWeights
 
@@ -156,6 +160,8 @@ class Leaderboard:
     samples: dict[str, PointClouds]
     truth: dict[str, tuple[float, float]]
     notes: list[str]
+    copies: dict[str, CopyCheck] = field(default_factory=dict)
+    """With ``copies``: the copy check of the truth row (a fresh real slice) and of each model's first seed."""
 
     def to_dict(self) -> dict[str, Any]:
         """``pcgen eval --json``'s schema, plus each model's sampling speed and card."""
@@ -164,13 +170,15 @@ class Leaderboard:
                 "models": {e.weights.name: {"model": e.spec.name, "sampling_us_per_jet": round(e.us_per_jet, 1),
                                             "training_minutes": e.card.get("training_minutes"),
                                             "hardware": e.card.get("hardware"),
-                                            "per_seed": e.values} for e in self.entries}}
+                                            "per_seed": e.values} for e in self.entries},
+                **({"copies": {k: v.to_dict() for k, v in self.copies.items()}} if self.copies else {})}
 
 
 def rank(registry: Any, names: list[str] | None = None, n: int = 3000, seeds: int = 3,
          data_seed: int = DEFAULT_DATA_SEED, device: str | torch.device = "cpu",
-         report: Callable[[str], None] = print, progress: bool = True) -> Leaderboard:
-    """Sample every selected model ``seeds`` times and evaluate it against the same fresh real jets."""
+         report: Callable[[str], None] = print, progress: bool = True, copies: bool = False) -> Leaderboard:
+    """Sample every selected model ``seeds`` times and evaluate it against the same fresh real jets; with
+    ``copies``, also check how close each model's jets come to its card's training jets."""
     from pcgen.pretrained import load_pretrained
 
     if n < 100 or seeds < 1:
@@ -215,7 +223,34 @@ def rank(registry: Any, names: list[str] | None = None, n: int = 3000, seeds: in
         protocol={**protocol_description(config, n, norm), "rows": "mean ± std over sampling seeds (models) or "
                   "disjoint real slices (truth)", "data_seed": data_seed, "seeds": seeds},
     )
-    return Leaderboard(table, entries, real, samples, truth, notes)
+    board = Leaderboard(table, entries, real, samples, truth, notes)
+    if copies:
+        board.copies = copy_checks(entries, recipe, real, truth_sets[0], samples, progress)
+    return board
+
+
+def training_jets(recipe: dict[str, Any], card: dict[str, Any], progress: bool = True) -> PointClouds:
+    """The jets a card's model was trained on (its data set, made or loaded from the cache: the training and
+    held-out split together, since a copy of either would show)."""
+    used = card.get("data", {}).get("recipe", {})
+    return fresh_jets(recipe, int(used.get("seed", 0)), int(used.get("num_jets", 0)), progress)
+
+
+def copy_checks(entries: list[Entry], recipe: dict[str, Any], real: PointClouds, truth: PointClouds,
+                samples: dict[str, PointClouds], progress: bool = True) -> dict[str, CopyCheck]:
+    """The copy check of ``truth`` (fresh real jets: about 1 and 1 %) and of each model's first sample,
+    each against its card's training jets, with ``real`` as the fresh reference."""
+    checks: dict[str, CopyCheck] = {}
+    loaded: dict[tuple[int, int], PointClouds] = {}
+    for entry in entries:
+        used = entry.card.get("data", {}).get("recipe", {})
+        key = (int(used.get("seed", 0)), int(used.get("num_jets", 0)))
+        if key not in loaded:
+            loaded[key] = training_jets(recipe, entry.card, progress)
+        if TRUTH_ROW not in checks:
+            checks[TRUTH_ROW] = copy_check(truth, real, loaded[key])
+        checks[entry.weights.name] = copy_check(samples[entry.weights.name], real, loaded[key])
+    return checks
 
 
 def write(board: Leaderboard, out_dir: Path) -> list[Path]:
@@ -227,6 +262,10 @@ def write(board: Leaderboard, out_dir: Path) -> list[Path]:
     speeds = {e.weights.name: e.us_per_jet for e in board.entries}
     markdown = board.table.to_markdown() + "\n\n" + "| Model | sampling µs/jet |\n|---|---|\n" + "".join(
         f"| {name} | {us:,.0f} |\n" for name, us in speeds.items())
+    if board.copies:
+        markdown += ("\n| Model | nearest training jet: median distance / fresh real jets' | near copies "
+                     "(fresh real jets: 1 %) |\n|---|---|---|\n" + "".join(
+                         f"| {name} | {c.median_ratio:.2f} | {c.near_copies:.1%} |\n" for name, c in board.copies.items()))
     paths = [
         write_text(out_dir / "metrics.md", markdown, "leaderboard table"),
         write_text(out_dir / "metrics.json", json.dumps(board.to_dict(), indent=2) + "\n", "leaderboard table (JSON)"),
