@@ -85,8 +85,8 @@ SPEC = ModelSpec(
         PretrainedWeights(
             name="omnijet-top30",
             location="package:pcgen_omnijet/weights/omnijet-top30.safetensors",
-            sha256="711aa37f168a5f26725e44d9ec6d93397e1c04b9c68b241d4ebd1f9e6ccfa9bb",
-            description="Pythia 8 top jets, 30 particles; 7 minutes on one H200 GPU (6,800 steps, 5,600 of them GPT), float16 weights; last checkpoint",
+            sha256="1a13e72515c80139a10ba3572bfe33790ebde628ef88d8d34b19d09c51e1b40d",
+            description="Pythia 8 top jets, 30 particles; 7 minutes on one H200 GPU (5,600 GPT steps), then the GPT 48 CPU minutes more (4,500 steps) on jets reflected in eta and phi; float16 weights; best checkpoint",
         ),
     ),
 )
