@@ -91,7 +91,7 @@ def main() -> None:
         for name, values in curves.items():
             ax.plot([s for s, _ in values], [v for _, v in values], marker="o", ms=3, label=name)
         if start is not None:
-            ax.axhline(start, color="k", ls="--", lw=1, label=f"{args.weights[0]} (step 0)")
+            ax.axhline(start, color="k", ls="--", lw=1, label=f"{Path(args.weights[0]).stem} (step 0: where the runs began)")
         ax.set_xlabel("steps from the shipped weights")
         ax.set_ylabel("validation NLL per token (128 held-out jets)")
         ax.grid(alpha=0.3)
