@@ -82,3 +82,11 @@ def test_a_run_with_reflections_is_reproducible_and_trains_on_other_batches(regi
     assert all(torch.equal(a[k], b[k]) for k in a)
     plain = run(registry, tmp_path, "plain")
     assert not all(torch.equal(a[k], plain[k]) for k in a)
+
+
+def test_a_run_with_a_bad_feature_name_stops_before_making_its_folder(registry, tmp_path: Path) -> None:
+    cfg = load_config(None, quick_overrides(2) + ['name="bad"', f'run_dir="{tmp_path}"', 'train.reflect=["eta"]'],
+                      registry, plugin="igapt")
+    with pytest.raises(ConfigError, match="'train.reflect' names 'eta'"):
+        execute(cfg, registry, show_progress=False, final_eval=False)
+    assert not any(tmp_path.iterdir())
