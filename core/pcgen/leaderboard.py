@@ -40,7 +40,7 @@ from pcgen.metrics.evaluate import (
     protocol_description,
     select_specs,
 )
-from pcgen.metrics.copies import CopyCheck, copy_check
+from pcgen.metrics.copies import CopyCheck, CopyReference
 from pcgen.metrics.distances import EFPNormalisation
 from pcgen.specs import MetricSpec, ModelSpec, PretrainedWeights
 
@@ -229,27 +229,32 @@ def rank(registry: Any, names: list[str] | None = None, n: int = 3000, seeds: in
     return board
 
 
+def training_data(card: dict[str, Any]) -> tuple[int, int]:
+    """``(seed, num_jets)`` of the data set a card's model was trained on."""
+    used = card.get("data", {}).get("recipe", {})
+    return int(used.get("seed", 0)), int(used.get("num_jets", 0))
+
+
 def training_jets(recipe: dict[str, Any], card: dict[str, Any], progress: bool = True) -> PointClouds:
     """The jets a card's model was trained on (its data set, made or loaded from the cache: the training and
     held-out split together, since a copy of either would show)."""
-    used = card.get("data", {}).get("recipe", {})
-    return fresh_jets(recipe, int(used.get("seed", 0)), int(used.get("num_jets", 0)), progress)
+    seed, num = training_data(card)
+    return fresh_jets(recipe, seed, num, progress)
 
 
 def copy_checks(entries: list[Entry], recipe: dict[str, Any], real: PointClouds, truth: PointClouds,
                 samples: dict[str, PointClouds], progress: bool = True) -> dict[str, CopyCheck]:
     """The copy check of ``truth`` (fresh real jets: about 1 and 1 %) and of each model's first sample,
-    each against its card's training jets, with ``real`` as the fresh reference."""
+    each against its card's training jets, with ``real`` as the fresh reference (one per training set)."""
     checks: dict[str, CopyCheck] = {}
-    loaded: dict[tuple[int, int], PointClouds] = {}
+    references: dict[tuple[int, int], CopyReference] = {}
     for entry in entries:
-        used = entry.card.get("data", {}).get("recipe", {})
-        key = (int(used.get("seed", 0)), int(used.get("num_jets", 0)))
-        if key not in loaded:
-            loaded[key] = training_jets(recipe, entry.card, progress)
+        key = training_data(entry.card)
+        if key not in references:
+            references[key] = CopyReference(real, training_jets(recipe, entry.card, progress))
         if TRUTH_ROW not in checks:
-            checks[TRUTH_ROW] = copy_check(truth, real, loaded[key])
-        checks[entry.weights.name] = copy_check(samples[entry.weights.name], real, loaded[key])
+            checks[TRUTH_ROW] = references[key].check(truth)
+        checks[entry.weights.name] = references[key].check(samples[entry.weights.name])
     return checks
 
 

@@ -67,18 +67,37 @@ def feature_scale(training: PointClouds) -> np.ndarray:
     return np.where(std > 0, std, 1.0)
 
 
+class CopyReference:
+    """The training clouds' vectors and the fresh real clouds' nearest distances to them, computed once
+    and shared by the check of every generated set (:meth:`check`)."""
+
+    def __init__(self, fresh: PointClouds, training: PointClouds) -> None:
+        if fresh.feature_names != training.feature_names:
+            raise ValueError("the copy check needs clouds with the same features as the training clouds")
+        self.feature_names = training.feature_names
+        self.scale = feature_scale(training)
+        self.width = max(fresh.points.shape[1], training.points.shape[1])
+        self.training = self._vectors(training)
+        self.fresh = nearest_distances(self._vectors(fresh), self.training)
+
+    def _vectors(self, clouds: PointClouds) -> Tensor:
+        return _padded(cloud_vectors(clouds, self.scale), self.width, clouds)
+
+    def check(self, generated: PointClouds) -> CopyCheck:
+        """How much closer ``generated`` clouds are to the training clouds than the fresh real ones are."""
+        if generated.feature_names != self.feature_names:
+            raise ValueError("the copy check needs clouds with the same features as the training clouds")
+        width = max(self.width, generated.points.shape[1])  # zero slots added to both sides change no distance
+        training = torch.nn.functional.pad(self.training, (0, width * len(self.feature_names) - self.training.shape[1]))
+        ours = nearest_distances(_padded(cloud_vectors(generated, self.scale), width, generated), training)
+        near = torch.quantile(self.fresh, NEAR_QUANTILE)
+        return CopyCheck(median_ratio=float(ours.median() / self.fresh.median()),
+                         near_copies=float((ours < near).float().mean()))
+
+
 def copy_check(generated: PointClouds, fresh: PointClouds, training: PointClouds) -> CopyCheck:
     """How much closer ``generated`` clouds are to ``training`` than ``fresh`` real clouds are."""
-    if generated.feature_names != training.feature_names or fresh.feature_names != training.feature_names:
-        raise ValueError("the copy check needs clouds with the same features as the training clouds")
-    scale = feature_scale(training)
-    width = max(generated.points.shape[1], fresh.points.shape[1], training.points.shape[1])
-    reference = _padded(cloud_vectors(training, scale), width, training)
-    ours = nearest_distances(_padded(cloud_vectors(generated, scale), width, generated), reference)
-    theirs = nearest_distances(_padded(cloud_vectors(fresh, scale), width, fresh), reference)
-    near = torch.quantile(theirs, NEAR_QUANTILE)
-    return CopyCheck(median_ratio=float(ours.median() / theirs.median()),
-                     near_copies=float((ours < near).float().mean()))
+    return CopyReference(fresh, training).check(generated)
 
 
 def _padded(vectors: Tensor, particles: int, clouds: PointClouds) -> Tensor:
