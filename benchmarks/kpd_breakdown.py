@@ -25,8 +25,8 @@ import torch
 
 from pcgen.data.jetfeatures import relative_jet_mass
 from pcgen.data.pointclouds import PointClouds
-from pcgen.leaderboard import DEFAULT_DATA_SEED, common_recipe, fresh_jets, select_entries
-from pcgen.metrics.distances import frechet_distance, mmd_unbiased, split_distance
+from pcgen.leaderboard import DEFAULT_DATA_SEED, common_recipe, fresh_jets, select_entries, spread
+from pcgen.metrics.distances import EFPNormalisation, frechet_distance, mmd_unbiased, split_distance
 from pcgen.metrics.evaluate import efp_normalisation
 from pcgen.metrics.jet_metrics import jet_efps, prepare_jets
 from pcgen.plugins import load_registry
@@ -40,17 +40,25 @@ def mass(clouds: PointClouds) -> np.ndarray:
 FEATURE_SETS = {"all": slice(None), "without_efp0": slice(1, None), "efp0": slice(0, 1)}
 
 
-def breakdown(real: torch.Tensor, fake: torch.Tensor, real_efp0_max: float, fake_clouds: PointClouds) -> dict[str, float]:
-    """Distances of normalised EFPs ``fake`` against ``real`` (both ``(B, 36)``) by feature set, and spreads."""
+def raw_efps(clouds: PointClouds) -> np.ndarray:
+    """The 36 EFPs of each cloud, ``(B, 36)``, before the normalisation."""
+    return jet_efps(prepare_jets(clouds.points, clouds.mask))
+
+
+def breakdown(real: torch.Tensor, fake_clouds: PointClouds, norm: EFPNormalisation,
+              real_efp0_max: float) -> dict[str, float]:
+    """Distances of ``fake_clouds``' normalised EFPs against ``real`` (normalised, ``(B, 36)``) by feature set,
+    and spreads."""
+    raw = raw_efps(fake_clouds)
+    fake = norm.apply(raw)
     row: dict[str, float] = {}
     for name, columns in FEATURE_SETS.items():
         row[f"kpd_{name}"] = split_distance(real[:, columns], fake[:, columns], mmd_unbiased).value
         if name != "efp0":  # a Fréchet distance needs a covariance matrix
             row[f"fpd_{name}"] = split_distance(real[:, columns], fake[:, columns], frechet_distance).value
     ratio = (fake[:, 1:].std(0) / real[:, 1:].std(0)).numpy()
-    raw = jet_efps(prepare_jets(fake_clouds.points, fake_clouds.mask))[:, 0]
     row.update(spread_median=float(np.median(ratio)), spread_min=float(ratio.min()), spread_max=float(ratio.max()),
-               above_real_pt_sum=float((raw > real_efp0_max).mean()),
+               above_real_pt_sum=float((raw[:, 0] > real_efp0_max).mean()),
                mass_std=float(np.std(mass(fake_clouds))))
     return row
 
@@ -78,17 +86,13 @@ def main() -> None:
     real_clouds, truth_clouds = clouds.subset(slice(0, args.n)), clouds.subset(slice(args.n, 2 * args.n))
     norm = efp_normalisation(clouds.subset(slice(args.n, None)), f"the {2 * args.n} truth-slice jets")
 
-    def normalised(c: PointClouds) -> torch.Tensor:
-        return norm.apply(jet_efps(prepare_jets(c.points, c.mask)))
-
-    real = normalised(real_clouds)
-    real_efp0_max = float(jet_efps(prepare_jets(real_clouds.points, real_clouds.mask))[:, 0].max())
+    real_raw = raw_efps(real_clouds)
+    real, real_efp0_max = norm.apply(real_raw), float(real_raw[:, 0].max())
     real_mass_std = float(np.std(mass(real_clouds)))
-    rows: dict[str, list[dict[str, float]]] = {"truth": [breakdown(real, normalised(truth_clouds), real_efp0_max,
-                                                                   truth_clouds)]}
+    rows: dict[str, list[dict[str, float]]] = {"truth": [breakdown(real, truth_clouds, norm, real_efp0_max)]}
     for source in args.weights:
         trained = load(source, registry)
-        rows[source] = [breakdown(real, normalised(fake := trained.generate(args.n, seed=seed)), real_efp0_max, fake)
+        rows[source] = [breakdown(real, trained.generate(args.n, seed=seed), norm, real_efp0_max)
                         for seed in range(args.seeds)]
         print(source, "done", file=sys.stderr, flush=True)
 
@@ -97,10 +101,7 @@ def main() -> None:
     print("|---|---|---|---|---|---|---|---|---|")
     summary: dict[str, dict[str, tuple[float, float]]] = {}
     for name, values in rows.items():
-        summary[name] = {k: (float(np.mean([v[k] for v in values])),
-                             float(np.std([v[k] for v in values], ddof=1)) if len(values) > 1 else 0.0)
-                         for k in values[0]}
-        s = summary[name]
+        summary[name] = s = spread(values)
 
         def pm(key: str, scale: float = 1e3, fmt: str = ".0f", s: dict[str, tuple[float, float]] = s) -> str:
             return f"{s[key][0] * scale:{fmt}} ± {s[key][1] * scale:{fmt}}"

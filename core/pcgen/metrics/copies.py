@@ -79,6 +79,7 @@ class CopyReference:
         self.width = max(fresh.points.shape[1], training.points.shape[1])
         self.training = self._vectors(training)
         self.fresh = nearest_distances(self._vectors(fresh), self.training)
+        self.near = torch.quantile(self.fresh, NEAR_QUANTILE)
 
     def _vectors(self, clouds: PointClouds) -> Tensor:
         return _padded(cloud_vectors(clouds, self.scale), self.width, clouds)
@@ -90,9 +91,8 @@ class CopyReference:
         width = max(self.width, generated.points.shape[1])  # zero slots added to both sides change no distance
         training = torch.nn.functional.pad(self.training, (0, width * len(self.feature_names) - self.training.shape[1]))
         ours = nearest_distances(_padded(cloud_vectors(generated, self.scale), width, generated), training)
-        near = torch.quantile(self.fresh, NEAR_QUANTILE)
         return CopyCheck(median_ratio=float(ours.median() / self.fresh.median()),
-                         near_copies=float((ours < near).float().mean()))
+                         near_copies=float((ours < self.near).float().mean()))
 
 
 def copy_check(generated: PointClouds, fresh: PointClouds, training: PointClouds) -> CopyCheck:
