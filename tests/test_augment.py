@@ -1,8 +1,9 @@
-"""Random reflections (``train.reflect``): exact in physical units, padding untouched, reproducible, and
-refused with a message for features that do not exist or are taken the logarithm of."""
+"""Random reflections and rotations (``train.reflect``, ``train.rotate``): exact in physical units, padding
+untouched, reproducible, and refused with a message for features that do not exist or are taken the logarithm of."""
 
 from __future__ import annotations
 
+import math
 from pathlib import Path
 
 import pytest
@@ -14,7 +15,7 @@ from pcgen.data.multiplicity import jet_condition, mask_for
 from pcgen.data.preprocessing import FeatureScaler
 from pcgen.nn import apply_mask
 from pcgen.runtime.checkpoint import load_checkpoint
-from pcgen.train.augment import RandomReflection
+from pcgen.train.augment import RandomReflection, RandomRotation
 from pcgen.train.recipe import Batch
 from pcgen.train.runner import execute
 
@@ -90,3 +91,62 @@ def test_a_run_with_a_bad_feature_name_stops_before_making_its_folder(registry, 
     with pytest.raises(ConfigError, match="'train.reflect' names 'eta'"):
         execute(cfg, registry, show_progress=False, final_eval=False)
     assert not any(tmp_path.iterdir())
+
+
+@pytest.mark.parametrize("kind", ["minmax", "standard"])
+def test_a_rotation_turns_the_plane_in_physical_units_and_leaves_the_rest(kind: str) -> None:
+    batch, scaler = clouds(kind)
+    rotation = RandomRotation(["eta_rel", "phi_rel"], NAMES, scaler, seed=0)
+    angle = torch.linspace(0, 6, 64)
+    angle[1::2] = 0.0
+    out = rotation.apply(batch, angle)
+
+    def physical(x: torch.Tensor) -> torch.Tensor:
+        return x * scaler.scale + scaler.shift
+
+    before, after = physical(batch.x), physical(out.x)
+    real = batch.mask.bool()
+    turned = torch.polar(torch.ones(64), angle).unsqueeze(1) * torch.complex(before[..., 0], before[..., 1])
+    assert torch.allclose(after[..., 0][real], turned.real[real], atol=1e-5)
+    assert torch.allclose(after[..., 1][real], turned.imag[real], atol=1e-5)
+    # distances between the particles of a cloud (the angles EFPs are made of) are unchanged
+    assert torch.allclose(torch.cdist(after[0, :, :2], after[0, :, :2]), torch.cdist(before[0, :, :2], before[0, :, :2]),
+                          atol=1e-5)
+    assert torch.allclose(out.x[1::2], batch.x[1::2], atol=1e-6)  # a zero angle changes nothing
+    assert torch.equal(out.x[..., 2], batch.x[..., 2])  # pt_rel untouched
+    assert torch.all(out.x[~real] == 0)  # padded particles stay exactly zero
+    assert torch.equal(out.mask, batch.mask) and torch.equal(out.cond, batch.cond)
+
+
+def test_the_angles_depend_on_seed_and_step_only_and_cover_the_circle() -> None:
+    _, scaler = clouds("standard")
+    a = RandomRotation(["eta_rel", "phi_rel"], NAMES, scaler, seed=3)
+    torch.manual_seed(0)
+    first = a.angles(4000, step=7)
+    torch.manual_seed(1)
+    assert torch.equal(first, a.angles(4000, step=7))
+    assert not torch.equal(first, a.angles(4000, step=8))
+    assert not torch.equal(first, RandomRotation(["eta_rel", "phi_rel"], NAMES, scaler, seed=4).angles(4000, 7))
+    counts = torch.histc(first, bins=4, min=0, max=2 * math.pi)
+    assert first.min() >= 0 and first.max() < 2 * math.pi and counts.min() > 900
+
+
+def test_a_rotation_needs_two_distinct_linear_features() -> None:
+    _, scaler = clouds("standard")
+    for plane in (["eta_rel"], ["eta_rel", "eta_rel"], ["eta_rel", "phi_rel", "pt_rel"]):
+        with pytest.raises(ConfigError, match=r"'train.rotate' names the two features of a plane"):
+            RandomRotation(plane, NAMES, scaler, seed=0)
+    with pytest.raises(ConfigError, match=r"'train.rotate' names 'eta'.*eta_rel, phi_rel, pt_rel"):
+        RandomRotation(["eta", "phi_rel"], NAMES, scaler, seed=0)
+    with pytest.raises(ConfigError, match=r"'pt_rel', which this run takes the logarithm of"):
+        RandomRotation(["eta_rel", "pt_rel"], NAMES, scaler, seed=0)
+
+
+def test_a_run_with_rotations_is_reproducible_and_trains_on_other_batches(registry, tmp_path: Path) -> None:
+    rotate = 'train.rotate=["eta_rel", "phi_rel"]'
+    a, b = run(registry, tmp_path, "a", rotate), run(registry, tmp_path, "b", rotate)
+    assert all(torch.equal(a[k], b[k]) for k in a)
+    reflected = run(registry, tmp_path, "reflected", 'train.reflect=["eta_rel"]')
+    both = run(registry, tmp_path, "both", rotate, 'train.reflect=["eta_rel"]')
+    assert not all(torch.equal(a[k], both[k]) for k in a)
+    assert not all(torch.equal(reflected[k], both[k]) for k in a)

@@ -102,6 +102,11 @@ class TrainConfig(StrictModel):
         "training batch, each with probability 1/2 per cloud: data augmentation for distributions symmetric under "
         "it (jets: [\"eta_rel\", \"phi_rel\"]); [] = none. See pcgen.train.augment."
     )
+    rotate: list[str] = Field(
+        default_factory=list, description="The two features of a plane in which every training cloud is rotated by "
+        "a uniformly random angle in every batch: data augmentation for distributions symmetric under rotations "
+        "(jets: [\"eta_rel\", \"phi_rel\"], about the jet axis); [] = none. See pcgen.train.augment."
+    )
     eval_every: int = Field(500, ge=1, description="Steps between in-training evaluations.")
     checkpoint_every: int = Field(200, ge=1, description="Steps between checkpoints.")
     num_threads: int = Field(

@@ -25,7 +25,7 @@ from pcgen.threads import configure_threads
 from pcgen.train.budget import FinalCost, check_total_budget, estimate_final_cost
 from pcgen.train.data_prep import load_clouds, prepare, split
 from pcgen.train.distributed import barrier, broadcast_object, init_distributed, is_distributed, rank_info
-from pcgen.train.augment import RandomReflection
+from pcgen.train.augment import Augmentation
 from pcgen.train.init_weights import start_from
 from pcgen.train.run_lock import run_folder_lock
 from pcgen.train.trainer import Trainer, run_device
@@ -110,8 +110,7 @@ def _execute(resolved: ResolvedConfig, registry: Any, run_dir: Path | None, resu
         if resolved.kind is None:  # a file: its kind is known only now
             check_metric_names(registry, kind.name, run.eval)
         data = prepare(clouds, resolved, spec, kind)
-        if run.train.reflect:  # bad feature names are refused before a run folder exists
-            RandomReflection(run.train.reflect, data.info.feature_names, data.scaler, run.train.seed)
+        Augmentation(run.train, data.info.feature_names, data.scaler)  # bad names: refused before a run folder exists
         model = registry.build_model(spec, resolved.model, data.info)
         if run.train.init_weights and not resume:
             start_from(model, data.scaler, spec.name, run.train.init_weights, registry)

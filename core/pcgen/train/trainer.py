@@ -19,7 +19,7 @@ from pcgen.sampling import TrainedModel, seeded
 from pcgen.specs import MetricSpec, ModelSpec
 from pcgen.threads import follow_load
 from pcgen.train import distributed
-from pcgen.train.augment import RandomReflection
+from pcgen.train.augment import Augmentation
 from pcgen.runtime.checkpoint import CheckpointSaveError, load_checkpoint, save_checkpoint
 from pcgen.train.data_prep import PreparedData
 from pcgen.runtime.nonfinite import (
@@ -119,8 +119,7 @@ class Trainer:
         self.recipe.model.to(self.device)
         # the training set stays on the device: a step only indexes it (no host-to-device copy per batch)
         self._resident = Batch(data.x, data.mask, data.cond).to(self.device)
-        self._reflection = (RandomReflection(self.cfg.reflect, data.info.feature_names, data.scaler, self.cfg.seed)
-                            if self.cfg.reflect else None)
+        self._augmentation = Augmentation(self.cfg, data.info.feature_names, data.scaler)
         if self.ranks.distributed:
             distributed.broadcast_module(self.recipe.model)  # the same start on every rank, whatever happened
             torch.manual_seed(self.cfg.seed + 7919 * self.ranks.rank)  # ... and each rank's own noise
@@ -230,7 +229,8 @@ class Trainer:
     def _batch(self, step: int) -> Batch:
         """This rank's part of the batch of a step: each epoch's permutation depends only on (seed, epoch),
         so resuming is exact, and every rank takes its own slice of the same global batch (with its random
-        reflections, ``train.reflect``, drawn from ``(seed, step)`` for the whole batch)."""
+        reflections and rotations, ``train.reflect`` and ``train.rotate``, drawn from ``(seed, step)`` for
+        the whole batch)."""
         epoch, position = divmod(step, self.steps_per_epoch)
         if self._epoch != epoch:
             gen = torch.Generator().manual_seed(self.cfg.seed * 1_000_003 + epoch)
@@ -238,9 +238,9 @@ class Trainer:
         whole = self._perm[position * self.cfg.batch_size : (position + 1) * self.cfg.batch_size]
         idx, data = whole[self._part], self._resident
         batch = Batch(data.x[idx], data.mask[idx], data.cond[idx])
-        if self._reflection is None:
+        if not self._augmentation.active:
             return batch
-        return self._reflection.apply(batch, self._reflection.signs(len(whole), step)[self._part])
+        return self._augmentation.apply(batch, len(whole), step, self._part)
 
     def _max_steps(self) -> int | None:
         limits = [self.cfg.max_steps] if self.cfg.max_steps else []
