@@ -1,11 +1,12 @@
 """Does OmniJet's GPT memorise its training jets? Next-token NLL on training jets, held-out jets and the
-training jets reflected in eta_rel and phi_rel (the same jets as the training set up to a symmetry of the
-data), for trained weights; and a figure of the validation NLL of runs against their steps.
+training jets reflected in eta_rel and phi_rel or rotated at random about the jet axis (the same jets as
+the training set up to a symmetry of the data), for trained weights; and a figure of the validation NLL
+of runs against their steps.
 
     .venv/bin/python benchmarks/omnijet_memorisation.py --weights omnijet-top30 RUN/checkpoints/best.pt \\
         --runs RUN_A RUN_B --figure docs/figures/omnijet_validation_nll.png --json out.json
 
-A GPT that has learnt the distribution gives the three sets about the same NLL; one that memorised
+A GPT that has learnt the distribution gives the four sets about the same NLL; one that memorised
 its training set gives its training jets a far lower NLL than the others. The data are the cards'
 50,000-jet Pythia top set (``data.num_jets=50000``), split and scaled as the runs were; ``--n`` jets
 of each set.
@@ -27,7 +28,7 @@ from pcgen.plugins import load_registry
 from pcgen.pretrained import load_pretrained, load_weights_file
 from pcgen.sampling import load_trained
 from pcgen.threads import configure_threads
-from pcgen.train.augment import RandomReflection
+from pcgen.train.augment import RandomReflection, RandomRotation
 from pcgen.train.data_prep import load_clouds, prepare
 from pcgen.train.recipe import Batch
 
@@ -70,15 +71,19 @@ def main() -> None:
     held_out = Batch(*data.model_space(data.test.subset(slice(0, n))))
     reflection = RandomReflection(["eta_rel", "phi_rel"], data.info.feature_names, data.scaler, seed=0)
     reflected = reflection.apply(training, torch.ones(n, 2, dtype=torch.bool))
+    rotation = RandomRotation(["eta_rel", "phi_rel"], data.info.feature_names, data.scaler, seed=0)
+    rotated = rotation.apply(training, rotation.angles(n, step=0))
     rows, start = {}, None
     validation = Batch(*data.model_space(data.test.subset(slice(0, 128))))  # the runs' validation batch
     for source in args.weights:
         gpt = load(source, registry).model.part("gpt").eval()  # type: ignore[attr-defined]
         rows[source] = {name: token_nll(gpt, batch) for name, batch in
-                        (("training", training), ("held_out", held_out), ("training_reflected", reflected))}
+                        (("training", training), ("held_out", held_out), ("training_reflected", reflected),
+                                             ("training_rotated", rotated))}
         start = token_nll(gpt, validation) if start is None else start  # the first weights: where the runs began
         print(f"{source}: NLL per token, training {rows[source]['training']:.3f}, held-out "
-              f"{rows[source]['held_out']:.3f}, training reflected {rows[source]['training_reflected']:.3f}", flush=True)
+              f"{rows[source]['held_out']:.3f}, training reflected {rows[source]['training_reflected']:.3f}, "
+              f"training rotated {rows[source]['training_rotated']:.3f}", flush=True)
     curves = {run.name: tensorboard_scalars(run, lambda tag: tag == "validation/nll").get("validation/nll", [])
               for run in args.runs}
     if args.figure and curves:

@@ -56,14 +56,14 @@ SPEC = ModelSpec(
         PretrainedWeights(
             name="epic-fm-top30",
             location="package:pcgen_epic_fm/weights/epic-fm-top30.safetensors",
-            sha256="9d6f3aec94c2c68817c850efe6e1a2c6b847153a024e7259fee9c7eeb1c6691a",
-            description="Pythia 8 top jets, 30 particles; 7 minutes on one H200 GPU (11,000 steps), float16 weights; 20 midpoint steps",
+            sha256="4617c7e9babb34adff264fd49ba96fb8eead24eefd5ddc056b61a1125bde7151",
+            description="Pythia 8 top jets, 30 particles; 7 minutes on one H200 GPU, then 95 CPU minutes; float16 weights; 20 midpoint steps",
         ),
         PretrainedWeights(
             name="epic-fm-reflow-top30",
             location="package:pcgen_epic_fm/weights/epic-fm-reflow-top30.safetensors",
             sha256="f00bfd903584aea57be224b3ebb4aa7a33003d04794ac144b8d5b53043bad31a",
-            description="reflow student of epic-fm-top30 (the GPU-trained teacher; 30 CPU minutes), distilled onto its 2-step Euler sampler (60 CPU minutes); Euler, 2 steps only",
+            description="reflow student of the GPU-trained epic-fm-top30 teacher of 2026-12-04 (30 CPU minutes), distilled onto its 2-step Euler sampler (60 CPU minutes); Euler, 2 steps only",
         ),
     ),
 )
