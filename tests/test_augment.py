@@ -51,16 +51,32 @@ def test_a_reflection_flips_the_sign_in_physical_units_and_leaves_the_rest(kind:
     assert torch.equal(out.mask, batch.mask) and torch.equal(out.cond, batch.cond)
 
 
-def test_the_signs_depend_on_seed_and_step_only() -> None:
+DRAWS = {"reflection": (RandomReflection, "signs"), "rotation": (RandomRotation, "angles")}
+
+
+@pytest.mark.parametrize("kind", DRAWS)
+def test_the_draws_depend_on_seed_and_step_only(kind: str) -> None:
     _, scaler = clouds("standard")
-    a = RandomReflection(["eta_rel", "phi_rel"], NAMES, scaler, seed=3)
+    augmentation, method = DRAWS[kind]
+
+    def draw(seed: int, step: int) -> torch.Tensor:
+        return getattr(augmentation(["eta_rel", "phi_rel"], NAMES, scaler, seed=seed), method)(4000, step)
+
     torch.manual_seed(0)
-    first = a.signs(1000, step=7)
+    first = draw(3, step=7)
     torch.manual_seed(1)  # torch's global generator plays no part
-    assert torch.equal(first, a.signs(1000, step=7))
-    assert not torch.equal(first, a.signs(1000, step=8))
-    assert not torch.equal(first, RandomReflection(["eta_rel", "phi_rel"], NAMES, scaler, seed=4).signs(1000, 7))
-    assert first.shape == (1000, 2) and 0.45 < first.float().mean() < 0.55
+    assert torch.equal(first, draw(3, step=7))
+    assert not torch.equal(first, draw(3, step=8))
+    assert not torch.equal(first, draw(4, step=7))
+
+
+def test_reflections_are_fair_coins_and_angles_cover_the_circle() -> None:
+    _, scaler = clouds("standard")
+    signs = RandomReflection(["eta_rel", "phi_rel"], NAMES, scaler, seed=3).signs(4000, step=7)
+    assert signs.shape == (4000, 2) and 0.47 < signs.float().mean() < 0.53
+    angles = RandomRotation(["eta_rel", "phi_rel"], NAMES, scaler, seed=3).angles(4000, step=7)
+    counts = torch.histc(angles, bins=4, min=0, max=2 * math.pi)
+    assert angles.shape == (4000,) and angles.min() >= 0 and angles.max() < 2 * math.pi and counts.min() > 900
 
 
 def test_unknown_or_logarithmic_features_are_refused_with_a_message() -> None:
@@ -116,19 +132,6 @@ def test_a_rotation_turns_the_plane_in_physical_units_and_leaves_the_rest(kind: 
     assert torch.equal(out.x[..., 2], batch.x[..., 2])  # pt_rel untouched
     assert torch.all(out.x[~real] == 0)  # padded particles stay exactly zero
     assert torch.equal(out.mask, batch.mask) and torch.equal(out.cond, batch.cond)
-
-
-def test_the_angles_depend_on_seed_and_step_only_and_cover_the_circle() -> None:
-    _, scaler = clouds("standard")
-    a = RandomRotation(["eta_rel", "phi_rel"], NAMES, scaler, seed=3)
-    torch.manual_seed(0)
-    first = a.angles(4000, step=7)
-    torch.manual_seed(1)
-    assert torch.equal(first, a.angles(4000, step=7))
-    assert not torch.equal(first, a.angles(4000, step=8))
-    assert not torch.equal(first, RandomRotation(["eta_rel", "phi_rel"], NAMES, scaler, seed=4).angles(4000, 7))
-    counts = torch.histc(first, bins=4, min=0, max=2 * math.pi)
-    assert first.min() >= 0 and first.max() < 2 * math.pi and counts.min() > 900
 
 
 def test_a_rotation_needs_two_distinct_linear_features() -> None:
