@@ -56,8 +56,8 @@ SPEC = ModelSpec(
         PretrainedWeights(
             name="epic-fm-top30",
             location="package:pcgen_epic_fm/weights/epic-fm-top30.safetensors",
-            sha256="4617c7e9babb34adff264fd49ba96fb8eead24eefd5ddc056b61a1125bde7151",
-            description="Pythia 8 top jets, 30 particles; 7 minutes on one H200 GPU, then 95 CPU minutes; float16 weights; 20 midpoint steps",
+            sha256="0b863c7d40a22255b33476148f063d0eba0dcd0235547ee040e92a978b70422e",
+            description="Pythia 8 top jets, 30 particles; 7 minutes on one H200 GPU, then 145 CPU minutes; float16 weights; 20 midpoint steps",
         ),
         PretrainedWeights(
             name="epic-fm-reflow-top30",
