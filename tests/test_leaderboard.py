@@ -61,6 +61,9 @@ def test_models_of_different_data_are_not_ranked_together(registry: Registry) ->
         leaderboard.common_recipe(entries_with(registry, top, gluon), seed=1000)
     # the size of the training set does not matter, only how the jets were made
     assert leaderboard.common_recipe(entries_with(registry, {**top, "num_jets": 10}, {**top, "num_jets": 20}), 1000)
+    # nor how a model preprocessed them (a logarithm of pT_rel, another scaling): the jets are the same
+    logged = {**top, "log_features": ["pt_rel"], "scaling": "standard", "feature_spread": 2.0}
+    assert "log_features" not in leaderboard.common_recipe(entries_with(registry, top, logged), 1000)
     # a card written before a setting existed holds its default: the same recipe as a newer card's
     newer = {**top, "conditions": [], "min_jet_pt": JetDataConfig().min_jet_pt}
     assert leaderboard.common_recipe(entries_with(registry, top, newer), 1000)["conditions"] == []

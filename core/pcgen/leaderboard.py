@@ -49,9 +49,10 @@ DEFAULT_DATA_SEED = 1000
 
 Values = dict[str, float]
 
-MACHINE_FIELDS = ("seed", "num_jets", "cache_dir", "workers")
-"""Data-recipe fields that do not make the physics: the seed and size (chosen here), and where and how
-fast the training machine made its data (this machine's defaults apply)."""
+MACHINE_FIELDS = ("seed", "num_jets", "cache_dir", "workers", "scaling", "log_features", "feature_spread")
+"""Data-recipe fields that do not make the physics: the seed and size (chosen here), where and how
+fast the training machine made its data (this machine's defaults apply), and how the model scaled the
+features it was trained on (its own preprocessing: the jets are the same)."""
 
 
 class LeaderboardError(ValueError):

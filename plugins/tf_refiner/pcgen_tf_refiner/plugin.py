@@ -107,8 +107,8 @@ SPEC = ModelSpec(
         PretrainedWeights(
             name="tf-refiner-top30",
             location="package:pcgen_tf_refiner/weights/tf-refiner-top30.safetensors",
-            sha256="7b8172a8615891f26b0b46ff5217360b4c95bdbbb76cca50d2ee9281dcd62042",
-            description="Pythia 8 top jets, 30 particles; 7 minutes on one H200 GPU (5,300 steps), float16 weights; best checkpoint by W1M x W1P on validation jets",
+            sha256="5f4799d4f2386c33b39af69f157836cae9eb75243c79f1e0cd62ce28cb514d94",
+            description="Pythia 8 top jets, 30 particles, log pT_rel; 55 CPU minutes (3,750 steps), float16 weights; best checkpoint by W1M x W1P on validation jets",
         ),
     ),
 )
