@@ -49,10 +49,14 @@ DEFAULT_DATA_SEED = 1000
 
 Values = dict[str, float]
 
-MACHINE_FIELDS = ("seed", "num_jets", "cache_dir", "workers", "scaling", "log_features", "feature_spread")
-"""Data-recipe fields that do not make the physics: the seed and size (chosen here), where and how
-fast the training machine made its data (this machine's defaults apply), and how the model scaled the
-features it was trained on (its own preprocessing: the jets are the same)."""
+MACHINE_FIELDS = ("seed", "num_jets", "cache_dir", "workers")
+"""Data-recipe fields that do not make the physics: the seed and size (chosen here), and where and how
+fast the training machine made its data (this machine's defaults apply)."""
+
+PREPROCESSING_FIELDS = ("scaling", "log_features", "feature_spread")
+"""Data-config fields that say how a model scaled the features it trained on, not how the jets were made."""
+
+NOT_THE_RECIPE = MACHINE_FIELDS + PREPROCESSING_FIELDS
 
 
 class LeaderboardError(ValueError):
@@ -115,8 +119,8 @@ def common_recipe(entries: list[Entry], seed: int) -> dict[str, Any]:
         if int(recipe.get("seed", -1)) == seed:
             raise LeaderboardError(f"{entry.weights.name} was trained on data of seed {seed}; "
                                    "choose another --data-seed so that no model has seen the real jets")
-        physics = {k: v for k, v in recipe.items() if k not in MACHINE_FIELDS}
-        shared = {k: v for k, v in with_defaults(physics).items() if k not in MACHINE_FIELDS}
+        physics = {k: v for k, v in recipe.items() if k not in NOT_THE_RECIPE}
+        shared = {k: v for k, v in with_defaults(physics).items() if k not in NOT_THE_RECIPE}
         recipes.setdefault(json.dumps(shared, sort_keys=True), []).append(entry.weights.name)
     if len(recipes) > 1:
         groups = "; ".join(", ".join(names) for names in recipes.values())

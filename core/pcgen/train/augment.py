@@ -113,12 +113,9 @@ class Augmentation:
                            if train.reflect else None)
         self.rotation = RandomRotation(train.rotate, feature_names, scaler, train.seed) if train.rotate else None
 
-    @property
-    def active(self) -> bool:
-        return self.reflection is not None or self.rotation is not None
-
     def apply(self, batch: Batch, clouds: int, step: int, part: slice) -> Batch:
-        """Augment this rank's ``part`` of a step's global batch of ``clouds`` (draws made for the whole batch)."""
+        """Augment this rank's ``part`` of a step's global batch of ``clouds`` (draws made for the whole batch);
+        the batch itself when the run asks for no augmentation."""
         if self.reflection is not None:
             batch = self.reflection.apply(batch, self.reflection.signs(clouds, step)[part])
         if self.rotation is not None:

@@ -238,8 +238,6 @@ class Trainer:
         whole = self._perm[position * self.cfg.batch_size : (position + 1) * self.cfg.batch_size]
         idx, data = whole[self._part], self._resident
         batch = Batch(data.x[idx], data.mask[idx], data.cond[idx])
-        if not self._augmentation.active:
-            return batch
         return self._augmentation.apply(batch, len(whole), step, self._part)
 
     def _max_steps(self) -> int | None:
