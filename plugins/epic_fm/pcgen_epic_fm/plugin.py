@@ -56,8 +56,8 @@ SPEC = ModelSpec(
         PretrainedWeights(
             name="epic-fm-top30",
             location="package:pcgen_epic_fm/weights/epic-fm-top30.safetensors",
-            sha256="0b863c7d40a22255b33476148f063d0eba0dcd0235547ee040e92a978b70422e",
-            description="Pythia 8 top jets, 30 particles; 7 minutes on one H200 GPU, then 145 CPU minutes; float16 weights; 20 midpoint steps",
+            sha256="870fafe545d70bcddca7d4ea0a94468804e86bf447c95f57f483f2f89885d638",
+            description="Pythia 8 top jets, 30 particles; 7 minutes on one H200 GPU, then 220 CPU minutes; float16 weights; 50 midpoint steps",
         ),
         PretrainedWeights(
             name="epic-fm-reflow-top30",
