@@ -56,14 +56,14 @@ SPEC = ModelSpec(
         PretrainedWeights(
             name="epic-fm-top30",
             location="package:pcgen_epic_fm/weights/epic-fm-top30.safetensors",
-            sha256="870fafe545d70bcddca7d4ea0a94468804e86bf447c95f57f483f2f89885d638",
-            description="Pythia 8 top jets, 30 particles; 7 minutes on one H200 GPU, then 220 CPU minutes; float16 weights; 50 midpoint steps",
+            sha256="265dd39ef5fc0723debf38fe259f206fa13cd5499ee58b392afe09e21b7d4888",
+            description="Pythia 8 top jets, 30 particles; 7 minutes on one H200 GPU, then 280 CPU minutes; float16 weights; 50 midpoint steps",
         ),
         PretrainedWeights(
             name="epic-fm-reflow-top30",
             location="package:pcgen_epic_fm/weights/epic-fm-reflow-top30.safetensors",
-            sha256="f00bfd903584aea57be224b3ebb4aa7a33003d04794ac144b8d5b53043bad31a",
-            description="reflow student of the GPU-trained epic-fm-top30 teacher of 2026-12-04 (30 CPU minutes), distilled onto its 2-step Euler sampler (60 CPU minutes); Euler, 2 steps only",
+            sha256="694468056489bf7b1d71a8fd4f7cf9a84653bd4053d0a457bb7816c672a16b92",
+            description="the epic-fm-top30 teacher of 2026-12-05 distilled straight onto a 2-step Euler sampler (40 CPU minutes); Euler, 2 steps only",
         ),
     ),
 )
