@@ -73,9 +73,10 @@ def compile_submodules(model: nn.Module, skip: tuple[str, ...] = ()) -> list[str
 
 
 def uses_gradient_penalty(recipe: Any) -> bool:
-    """Whether a recipe (or any stage of a staged one) differentiates its critic twice (WGAN-GP)."""
+    """Whether a recipe (or any stage of a staged one) differentiates its critic twice (WGAN-GP or R1)."""
     recipes = [s.recipe for s in getattr(recipe, "stages", [])] or [recipe]
-    return any(getattr(getattr(r, "config", None), "loss", None) == "wgan-gp" for r in recipes)
+    configs = [getattr(r, "config", None) for r in recipes]
+    return any(getattr(c, "loss", None) == "wgan-gp" or getattr(c, "r1_weight", 0) > 0 for c in configs)
 
 
 @dataclass

@@ -9,7 +9,7 @@ from pydantic import BaseModel, ConfigDict, Field
 
 from pcgen.models import AdversarialModel
 from pcgen.specs import RecipeSpec
-from pcgen.train.losses import critic_loss, generator_loss, gradient_penalty
+from pcgen.train.losses import critic_loss, generator_loss, gradient_penalty, r1_penalty
 from pcgen.train.recipe import Batch, Logs, Recipe, clip_gradients, make_optimizer, warmup_cosine
 
 
@@ -30,6 +30,14 @@ class AdversarialConfig(BaseModel):
     min_lr_fraction: float = Field(0.0, ge=0, le=1, description="Floor of the cosine, as a fraction of the peak.")
     critic_steps: int = Field(1, ge=1, description="Critic updates per generator update.")
     gp_weight: float = Field(10.0, ge=0, description="Gradient-penalty weight (wgan-gp only).")
+    r1_weight: float = Field(
+        0.0, ge=0,
+        description="Weight gamma of the zero-centred R1 penalty (gamma/2)||grad_x D(real)||^2 on the critic, any loss; "
+        "0 = none, as in the papers.",
+    )
+    r1_every: int = Field(
+        4, ge=1, description="Apply the R1 penalty every this many steps, scaled up by as much (lazy regularisation)."
+    )
     grad_clip: float | None = Field(None, gt=0, description="Clip gradient norms to this value.")
     ema_decay: float = Field(
         0.999, ge=0, lt=1,
@@ -78,6 +86,10 @@ class AdversarialRecipe(Recipe):
             gp = gradient_penalty(lambda x: critic(x, mask, cond), batch.x, fake.detach(), mask)
             loss_c = loss_c + c.gp_weight * gp
             logs["loss/gradient_penalty"] = gp.detach()
+        if c.r1_weight > 0 and (step + 1) % c.r1_every == 0:  # on the trainer's logged (1-based) steps
+            r1 = r1_penalty(lambda x: critic(x, mask, cond), batch.x, mask)
+            loss_c = loss_c + 0.5 * c.r1_weight * c.r1_every * r1
+            logs["loss/r1"] = r1.detach()
         self._update("critic", critic, loss_c, logs)
 
         if step % c.critic_steps == 0:
@@ -110,5 +122,6 @@ ADVERSARIAL = RecipeSpec(
     name="adversarial",
     recipe_class=AdversarialRecipe,
     config_class=AdversarialConfig,
-    description="GAN training: LSGAN, vanilla or WGAN-GP; RMSprop/Adam; two time-scale rates; warm-up + cosine.",
+    description="GAN training: LSGAN, vanilla or WGAN-GP; optional R1 penalty; RMSprop/Adam; two time-scale rates; "
+    "warm-up + cosine.",
 )

@@ -1,4 +1,4 @@
-"""Adversarial losses on raw critic scores, with masked gradient penalty."""
+"""Adversarial losses on raw critic scores, with masked gradient penalties (WGAN-GP, R1)."""
 
 from __future__ import annotations
 
@@ -37,13 +37,26 @@ def generator_loss(name: LossName, fake: Tensor) -> Tensor:
     raise ValueError(f"unknown adversarial loss {name!r}; use 'ls', 'vanilla' or 'wgan-gp'")
 
 
+def _masked_input_gradient(critic: Callable[[Tensor], Tensor], points: Tensor, mask: Tensor) -> Tensor:
+    """Gradient of the summed critic scores with respect to ``points`` (kept in the graph), zero at padding."""
+    points = points.detach().requires_grad_(True)
+    # The penalties differentiate twice; fused attention kernels have no double backward.
+    with sdpa_kernel(SDPBackend.MATH):
+        scores = critic(points)
+    (grad,) = torch.autograd.grad(scores.sum(), points, create_graph=True)
+    return grad * mask.unsqueeze(-1).to(grad.dtype)
+
+
 def gradient_penalty(critic: Callable[[Tensor], Tensor], real: Tensor, fake: Tensor, mask: Tensor) -> Tensor:
     """WGAN-GP penalty (||grad||-1)^2 on per-cloud interpolates; padded particles carry no gradient."""
     alpha = torch.rand(real.shape[0], 1, 1, device=real.device, dtype=real.dtype)
-    inter = (alpha * real + (1 - alpha) * fake).detach().requires_grad_(True)
-    # The penalty differentiates twice; fused attention kernels have no double backward.
-    with sdpa_kernel(SDPBackend.MATH):
-        scores = critic(inter)
-    (grad,) = torch.autograd.grad(scores.sum(), inter, create_graph=True)
-    grad = grad * mask.unsqueeze(-1).to(grad.dtype)
+    grad = _masked_input_gradient(critic, alpha * real + (1 - alpha) * fake, mask)
     return ((grad.flatten(1).norm(dim=1) - 1) ** 2).mean()
+
+
+def r1_penalty(critic: Callable[[Tensor], Tensor], real: Tensor, mask: Tensor) -> Tensor:
+    """Zero-centred R1 penalty ||grad||^2 on real clouds (Mescheder et al. 2018, arXiv:1801.04406):
+    the critic is pushed to be flat on the data, which damps the oscillation of the adversarial game;
+    padded particles carry no gradient."""
+    grad = _masked_input_gradient(critic, real, mask)
+    return grad.flatten(1).pow(2).sum(dim=1).mean()
