@@ -56,8 +56,8 @@ SPEC = ModelSpec(
         PretrainedWeights(
             name="epic-fm-top30",
             location="package:pcgen_epic_fm/weights/epic-fm-top30.safetensors",
-            sha256="265dd39ef5fc0723debf38fe259f206fa13cd5499ee58b392afe09e21b7d4888",
-            description="Pythia 8 top jets, 30 particles; 7 minutes on one H200 GPU, then 280 CPU minutes; float16 weights; 50 midpoint steps",
+            sha256="48562f228234fddb12c850ebcdcfeaacc75beb009d0f1c73f893d75a90d90136",
+            description="Pythia 8 top jets, 30 particles; 7 minutes on one H200 GPU, then 340 CPU minutes; float16 weights; 50 midpoint steps",
         ),
         PretrainedWeights(
             name="epic-fm-reflow-top30",
