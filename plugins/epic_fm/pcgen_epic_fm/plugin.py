@@ -56,8 +56,8 @@ SPEC = ModelSpec(
         PretrainedWeights(
             name="epic-fm-top30",
             location="package:pcgen_epic_fm/weights/epic-fm-top30.safetensors",
-            sha256="48562f228234fddb12c850ebcdcfeaacc75beb009d0f1c73f893d75a90d90136",
-            description="Pythia 8 top jets, 30 particles; 7 minutes on one H200 GPU, then 340 CPU minutes; float16 weights; 50 midpoint steps",
+            sha256="c05bdccf10e301d3e1d27326267952861e2d806485e7c2651692e44ba382dd75",
+            description="Pythia 8 top jets, 30 particles; 7 minutes on one H200 GPU, then 400 CPU minutes; float16 weights; 50 midpoint steps",
         ),
         PretrainedWeights(
             name="epic-fm-reflow-top30",
