@@ -73,10 +73,10 @@ def compile_submodules(model: nn.Module, skip: tuple[str, ...] = ()) -> list[str
 
 
 def uses_gradient_penalty(recipe: Any) -> bool:
-    """Whether a recipe (or any stage of a staged one) differentiates its critic twice (WGAN-GP or R1)."""
+    """Whether a recipe (or any stage of a staged one) differentiates its critic twice (WGAN-GP or R1), as its
+    adversarial config says (``AdversarialConfig.differentiates_critic_twice``)."""
     recipes = [s.recipe for s in getattr(recipe, "stages", [])] or [recipe]
-    configs = [getattr(r, "config", None) for r in recipes]
-    return any(getattr(c, "loss", None) == "wgan-gp" or getattr(c, "r1_weight", 0) > 0 for c in configs)
+    return any(getattr(getattr(r, "config", None), "differentiates_critic_twice", False) for r in recipes)
 
 
 @dataclass

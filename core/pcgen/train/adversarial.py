@@ -45,6 +45,12 @@ class AdversarialConfig(BaseModel):
         "evaluation and the best checkpoint use (warmed up as min(decay, (1+k)/(10+k))); 0 = none, as in the papers.",
     )
 
+    @property
+    def differentiates_critic_twice(self) -> bool:
+        """Whether a penalty on the critic's input gradient (WGAN-GP or R1) is on, so that the critic must
+        allow a double backward (no compilation, no fused attention)."""
+        return self.loss == "wgan-gp" or self.r1_weight > 0
+
 
 class AdversarialRecipe(Recipe):
     """One critic update every step, one generator update every ``critic_steps`` steps, each followed by
