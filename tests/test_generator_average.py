@@ -12,6 +12,7 @@ from pcgen.nn import ParameterAverage, apply_mask, warmed_up_decay
 from pcgen.train.adversarial import AdversarialConfig, AdversarialRecipe
 from pcgen.train.recipe import Batch
 from torch import Tensor, nn
+from toygan import Critic
 
 
 class Generator(nn.Module):
@@ -25,15 +26,6 @@ class Generator(nn.Module):
     def forward(self, mask: Tensor, cond: Tensor) -> Tensor:
         noise = torch.randn(*mask.shape, self.second.out_features)
         return apply_mask(self.second(torch.tanh(self.first(noise))), mask)
-
-
-class Critic(nn.Module):
-    def __init__(self, features: int = 3) -> None:
-        super().__init__()
-        self.score = nn.Linear(features, 1)
-
-    def forward(self, x: Tensor, mask: Tensor, cond: Tensor) -> Tensor:
-        return apply_mask(self.score(x), mask).sum(dim=(1, 2))
 
 
 def toy_model() -> AdversarialModel:

@@ -12,6 +12,7 @@ from pcgen.train.adversarial import AdversarialConfig, AdversarialRecipe
 from pcgen.train.losses import gradient_penalty, r1_penalty
 from pcgen.train.recipe import Batch
 from torch import Tensor, nn
+from toygan import Critic, Generator
 
 WEIGHTS = torch.tensor([0.5, -1.0, 2.0])
 
@@ -61,24 +62,6 @@ def test_the_penalties_keep_the_graph_for_the_critics_update() -> None:
     r1 = r1_penalty(lambda p: apply_mask(layer(p), mask).sum(dim=(1, 2)), x, mask)
     r1.backward()
     assert layer.weight.grad is not None and layer.weight.grad.abs().sum() > 0
-
-
-class Critic(nn.Module):
-    def __init__(self) -> None:
-        super().__init__()
-        self.score = nn.Linear(3, 1)
-
-    def forward(self, x: Tensor, mask: Tensor, cond: Tensor) -> Tensor:
-        return apply_mask(self.score(x), mask).sum(dim=(1, 2))
-
-
-class Generator(nn.Module):
-    def __init__(self) -> None:
-        super().__init__()
-        self.out = nn.Linear(3, 3)
-
-    def forward(self, mask: Tensor, cond: Tensor) -> Tensor:
-        return apply_mask(self.out(torch.randn(*mask.shape, 3)), mask)
 
 
 @pytest.mark.parametrize("every", [1, 3])

@@ -222,6 +222,17 @@ def test_every_adversarial_loss_trains_the_refiner(registry, loss: str) -> None:
     assert ("loss/gradient_penalty" in logs) == (loss == "wgan-gp")
 
 
+def test_the_refiner_stage_matches_observables_when_asked(registry) -> None:
+    """``recipe.refiner.match`` reaches the refiner's adversarial stage through the staged recipe."""
+    net = model().train()
+    cfg = load_config(None, ["recipe.refiner.match={mass = 1.0}"], registry, plugin="tf-refiner").recipe
+    recipe = StagedRecipe(net, cfg)
+    batch, scaler = toy_batch(16)
+    recipe.bind_data(JET_FEATURES, scaler)
+    logs = recipe.training_step(batch, 0, 0.9)
+    assert recipe.stage == "refiner" and float(logs["loss/match/mass"]) > 0
+
+
 # -- the real loop: resume in stage 2, TensorBoard, both variants from a checkpoint --------------------
 
 

@@ -70,10 +70,26 @@ class FeatureScaler:
         """Model space -> physical, clamped to the training range; padded entries zero."""
         out = points * self.scale.to(points) + self.shift.to(points)
         out = torch.maximum(torch.minimum(out, self.high.to(out)), self.low.to(out))
+        return self._from_log(out) * mask.unsqueeze(-1).to(out.dtype)
+
+    def to_physical(self, points: Tensor) -> Tensor:
+        """Model space -> physical without clamping to the training range, so that gradients pass (for
+        losses on physical observables); logarithms are capped at the training maximum before ``exp``.
+        Padded entries are not zeroed: the caller masks."""
+        out = points * self.scale.to(points) + self.shift.to(points)
         if self.log_features:
             index = list(self.log_features)
-            out[..., index] = out[..., index].exp()
-        return out * mask.unsqueeze(-1).to(out.dtype)
+            out = out.clone()
+            out[..., index] = torch.minimum(out[..., index], self.high[index].to(out))
+        return self._from_log(out)
+
+    def _from_log(self, points: Tensor) -> Tensor:
+        if not self.log_features:
+            return points
+        index = list(self.log_features)
+        points = points.clone()
+        points[..., index] = points[..., index].exp()
+        return points
 
     def state_dict(self) -> dict[str, Tensor | str]:
         """Tensors and strings only, so that checkpoints load with ``weights_only=True``."""

@@ -1,5 +1,5 @@
 """Shared neural building blocks for point-cloud models: masking helpers, masked attention, mean-field
-and EPiC blocks, time embeddings, weight averages (EMA).
+and EPiC blocks, time embeddings, weight averages (EMA), the differentiable jet mass.
 
 Plugins import these as ``from pcgen.nn import ...``; see :mod:`pcgen.nn.attention` for shapes.
 """
@@ -17,6 +17,7 @@ from pcgen.nn.averaging import ParameterAverage, lerp_towards, warmed_up_decay
 from pcgen.nn.conditioning import check_condition, particle_and_global_noise
 from pcgen.nn.dropout import Dropout, dropout
 from pcgen.nn.epic import EPiCLayer, EPiCNetwork, EPiCPooling
+from pcgen.nn.jets import jet_mass_over_pt
 from pcgen.nn.mean_field import (
     ConditionalGLU,
     MeanFieldAttention,
@@ -58,6 +59,7 @@ __all__ = [
     "attention_key_padding",
     "check_condition",
     "dropout",
+    "jet_mass_over_pt",
     "has_particles",
     "keep_where",
     "lerp_towards",

@@ -2,14 +2,17 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from typing import Literal
 
 import torch
 from pydantic import BaseModel, ConfigDict, Field
 
+from pcgen.data.preprocessing import FeatureScaler
 from pcgen.models import AdversarialModel
 from pcgen.specs import RecipeSpec
 from pcgen.train.losses import critic_loss, generator_loss, gradient_penalty, r1_penalty
+from pcgen.train.observable_matching import ObservableMatching
 from pcgen.train.recipe import Batch, Logs, Recipe, clip_gradients, make_optimizer, warmup_cosine
 
 
@@ -45,6 +48,13 @@ class AdversarialConfig(BaseModel):
         "evaluation and the best checkpoint use (warmed up as min(decay, (1+k)/(10+k))); 0 = none, as in the papers.",
     )
 
+    match: dict[str, float] = Field(
+        default_factory=dict,
+        description="Observable -> weight: add weight x W1(generated, real) / std(real) of each to the generator's "
+        "loss, per batch in physical units ('mass': jet mass over pT; a feature name, e.g. 'pt_rel': its particle "
+        "distribution); empty = none, as in the papers (pcgen.train.observable_matching).",
+    )
+
     @property
     def differentiates_critic_twice(self) -> bool:
         """Whether a penalty on the critic's input gradient (WGAN-GP or R1) is on, so that the critic must
@@ -73,9 +83,17 @@ class AdversarialRecipe(Recipe):
             "critic": make_optimizer(c.optimizer, model.critic.parameters(), c.lr_critic, c.betas, c.weight_decay),
         }
         self.base_lrs = {"generator": c.lr_generator, "critic": c.lr_critic}
+        self.matching: ObservableMatching | None = None
+
+    def bind_data(self, feature_names: Sequence[str], scaler: FeatureScaler) -> None:
+        if self.config.match:
+            self.matching = ObservableMatching(self.config.match, feature_names, scaler)
 
     def training_step(self, batch: Batch, step: int, progress: float) -> Logs:
         c = self.config
+        if c.match and self.matching is None:
+            raise RuntimeError("recipe.match is set but the recipe was never told the data: call "
+                               "bind_data(feature_names, scaler) before training")
         factor = warmup_cosine(step, progress if c.schedule == "cosine" else 0.0, c.warmup_steps, c.min_lr_fraction,
                                c.cosine_cycles)
         self.set_learning_rates(factor)
@@ -103,7 +121,7 @@ class AdversarialRecipe(Recipe):
                 p.requires_grad_(False)
             loss_g = generator_loss(c.loss, critic(fake, mask, cond))
             logs["loss/generator"] = loss_g.detach()
-            for name, term in self.model.generator_extra_losses(batch, fake, step).items():
+            for name, term in self._generator_terms(batch, fake, step).items():
                 logs[f"loss/{name}"] = term.detach()
                 loss_g = loss_g + term
             for p in critic.parameters():
@@ -114,6 +132,13 @@ class AdversarialRecipe(Recipe):
         logs["score/real"] = real_score.detach().mean()
         logs["score/fake"] = fake_score.detach().mean()
         return logs
+
+    def _generator_terms(self, batch: Batch, fake: torch.Tensor, step: int) -> dict[str, torch.Tensor]:
+        """The model's own generator terms and the observable-matching ones (``recipe.match``)."""
+        terms = self.model.generator_extra_losses(batch, fake, step)
+        if self.matching is not None:
+            terms = {**terms, **self.matching.losses(batch.x, fake, batch.mask)}
+        return terms
 
     def _update(self, name: str, module: torch.nn.Module, loss: torch.Tensor, logs: Logs) -> None:
         opt = self.optimizers[name]
@@ -128,6 +153,6 @@ ADVERSARIAL = RecipeSpec(
     name="adversarial",
     recipe_class=AdversarialRecipe,
     config_class=AdversarialConfig,
-    description="GAN training: LSGAN, vanilla or WGAN-GP; optional R1 penalty; RMSprop/Adam; two time-scale rates; "
+    description="GAN training: LSGAN, vanilla or WGAN-GP; optional R1 penalty and observable matching; RMSprop/Adam; two time-scale rates; "
     "warm-up + cosine.",
 )

@@ -4,12 +4,14 @@ from __future__ import annotations
 
 import math
 from abc import ABC, abstractmethod
+from collections.abc import Sequence
 from typing import Any
 
 import torch
 from pydantic import BaseModel
 from torch import Tensor, nn
 
+from pcgen.data.preprocessing import FeatureScaler
 from pcgen.models import Batch, GenerativeModel
 
 __all__ = ["Batch", "Logs", "Recipe", "clip_gradients", "grad_norm", "host_values", "make_optimizer", "warmup_cosine"]
@@ -92,6 +94,12 @@ class Recipe(ABC):
         """Update the model on one batch; return scalars to log (losses, gradient norms), preferably as
         detached 0-dim tensors: reading a value to the host waits for the device, so the loop does it
         only every ``train.log_every`` steps."""
+
+    def bind_data(self, feature_names: Sequence[str], scaler: FeatureScaler) -> None:
+        """Told the data's feature names and scaler (model space -> physical units) before training, for
+        recipes with losses on physical observables; raises ``ConfigError`` for settings the data cannot
+        meet. Default: nothing to keep."""
+        del feature_names, scaler
 
     def synchronise_gradients(self, module: nn.Module) -> None:
         """Average ``module``'s gradients over the ranks of a distributed run (nothing otherwise); a

@@ -115,6 +115,7 @@ def _execute(resolved: ResolvedConfig, registry: Any, run_dir: Path | None, resu
         if run.train.init_weights and not resume:
             start_from(model, data.scaler, spec.name, run.train.init_weights, registry)
         recipe = resolved.recipe_spec.recipe_class(model, resolved.recipe)
+        recipe.bind_data(data.info.feature_names, data.scaler)  # bad settings: refused before a run folder exists
         cost = on_rank_zero(main, lambda: final_cost(resolved, registry, spec, data, model)) if final_eval else None
         run_dir = Path(on_rank_zero(main, lambda: str(open_run_folder(resolved, run_dir, resume, held))))
         from pcgen.metrics.evaluate import metrics_for_kind

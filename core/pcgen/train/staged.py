@@ -35,12 +35,14 @@ horizon) never returns to an earlier stage. Every step logs ``stage`` (the stage
 from __future__ import annotations
 
 import functools
+from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any, ClassVar
 
 from pydantic import BaseModel, ConfigDict, Field, create_model, model_validator
 
 from pcgen.config import ConfigError
+from pcgen.data.preprocessing import FeatureScaler
 from pcgen.models import StagedModel
 from pcgen.specs import ModelSpec, RecipeSpec
 from pcgen.train.recipe import Batch, Logs, Recipe
@@ -248,6 +250,10 @@ class StagedRecipe(Recipe):
         logs = stage.recipe.training_step(batch, step - self.stage_start, min(max(local, 0.0), 1.0))
         logs["stage"] = float(self.index)
         return logs
+
+    def bind_data(self, feature_names: Sequence[str], scaler: FeatureScaler) -> None:
+        for stage in self.stages:
+            stage.recipe.bind_data(feature_names, scaler)
 
     def validation_losses(self, batch: Batch, step: int) -> dict[str, float]:
         return self.current.validation_losses(batch, step - self.stage_start)

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 
 import torch
-from pcgen.nn import Dropout, MaskedMultiheadAttention, apply_mask
+from pcgen.nn import Dropout, MaskedMultiheadAttention, apply_mask, jet_mass_over_pt
 from torch import Tensor, nn
 
 from pcgen_tf_refiner.config import TFRefinerConfig
@@ -109,12 +109,7 @@ class JetMass(nn.Module):
 
     def forward(self, x: Tensor, mask: Tensor) -> Tensor:
         mask = mask.bool()
-        physical = apply_mask(x, mask) * self.scale + self.shift
-        eta, phi, pt = physical.unbind(-1)
-        pt = torch.where(mask, pt.clamp_min(0.0), torch.zeros_like(pt))
-        energy = (pt * torch.cosh(eta)).sum(1)
-        px, py, pz = (pt * torch.cos(phi)).sum(1), (pt * torch.sin(phi)).sum(1), (pt * torch.sinh(eta)).sum(1)
-        return (energy**2 - px**2 - py**2 - pz**2).clamp_min(1e-8).sqrt()
+        return jet_mass_over_pt(apply_mask(x, mask) * self.scale + self.shift, mask, floor=1e-8)
 
 
 class Critic(nn.Module):
