@@ -43,8 +43,9 @@ SPEC = ModelSpec(
         PretrainedWeights(
             name="igapt-top30",
             location="package:pcgen_igapt/weights/igapt-top30.safetensors",
-            sha256="1ac767d73c78aa2d07464fd233d1bec163f7e2c2b343d6e7acba06575b503cc7",
-            description="Pythia 8 top jets, 30 particles; 60 CPU minutes; best checkpoint by W1M x W1P on validation jets",
+            sha256="b6f1013c9268178a6f6eda379787766a8fe3d4357308ed24ee2a9263cfed901e",
+            description="Pythia 8 top jets, 30 particles; 60 CPU minutes with observable matching (jet mass, pT_rel); "
+                        "best checkpoint by W1M x W1P on validation jets",
         ),
     ),
 )

@@ -107,8 +107,9 @@ SPEC = ModelSpec(
         PretrainedWeights(
             name="tf-refiner-top30",
             location="package:pcgen_tf_refiner/weights/tf-refiner-top30.safetensors",
-            sha256="5f4799d4f2386c33b39af69f157836cae9eb75243c79f1e0cd62ce28cb514d94",
-            description="Pythia 8 top jets, 30 particles, log pT_rel; 55 CPU minutes (3,750 steps), float16 weights; best checkpoint by W1M x W1P on validation jets",
+            sha256="cbd3a82667c165e318b352baaef352e142d955555692fc58e6ae73c52abf6a60",
+            description="Pythia 8 top jets, 30 particles, log pT_rel; 55 CPU minutes, then the refiner 500 steps with "
+                        "observable matching (jet mass, pT_rel); float16 weights; best checkpoint by W1M x W1P",
         ),
     ),
 )
