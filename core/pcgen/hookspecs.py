@@ -16,7 +16,7 @@ if TYPE_CHECKING:
     from pcgen.specs import DatasetSpec, KindSpec, MetricSpec, ModelSpec, RecipeSpec
 
 PROJECT = "pcgen"
-CONTRACT_VERSION = "2.3"
+CONTRACT_VERSION = "2.4"
 """Version of this contract. A plugin whose ``PCGEN_CONTRACT`` has another major number is refused.
 
 2.0: models implement ``_sample`` (``sample`` is the core's checking template method), ``build``
@@ -34,7 +34,9 @@ next_token_logits_at`` (the logits where a target is; its default selects from `
 ``DataInfo.condition_names``: a conditional model receives ``cond = [n / N, preprocessed conditions...]``);
 ``MetricSpec.options`` / ``uses_efps`` / ``needs_normalisation`` / ``jetnet_scale``; ``ModelConfig``
 (the base of plugin configs: unknown keys are errors) and the ``NoiseDrivenGenerator`` protocol (the
-contract's noise checks; without it, a statistical slot test checks equivariance)."""
+contract's noise checks; without it, a statistical slot test checks equivariance).
+
+2.4 (adds): ``pcgen.nn.jet_mass_over_pt`` (the differentiable jet mass of relative coordinates)."""
 
 hookspec = pluggy.HookspecMarker(PROJECT)
 hookimpl = pluggy.HookimplMarker(PROJECT)

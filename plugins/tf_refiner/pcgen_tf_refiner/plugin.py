@@ -9,7 +9,7 @@ from pcgen_tf_refiner.config import TFRefinerConfig
 from pcgen_tf_refiner.flow import FlowModel
 from pcgen_tf_refiner.networks import Critic, RefinedFlow, Refiner
 
-PCGEN_CONTRACT = "2.3"
+PCGEN_CONTRACT = "2.4"
 
 PAPER = (
     "B. Käch, D. Krücker, I. Melzer-Pellmann, Point Cloud Generation using Transformer Encoders and "
