@@ -62,8 +62,9 @@ SPEC = ModelSpec(
         PretrainedWeights(
             name="mdma-top30",
             location="package:pcgen_mdma/weights/mdma-top30.safetensors",
-            sha256="1dc320789e14e3840e81f2f435bda2365dbe6509d0b015fe541e5b2b02dd952b",
-            description="Pythia 8 top jets, 30 particles; 105 CPU minutes (60 + 45 continued)",
+            sha256="0dd841d63afe3048b3bd0399f04f9feacbb03222e3b144f9c3374c5b78879675",
+            description="Pythia 8 top jets, 30 particles; 60 CPU minutes with observable matching (jet mass, pT_rel); "
+                        "best checkpoint by W1M x W1P on validation jets",
         ),
     ),
 )
