@@ -53,8 +53,9 @@ SPEC = ModelSpec(
         PretrainedWeights(
             name="gast-top30",
             location="package:pcgen_gast/weights/gast-top30.safetensors",
-            sha256="21b95be5d36ab6b57fb5a6b50f1e23d9760c0ac6c93c1c7ebbf922503382332f",
-            description="Pythia 8 top jets, 30 particles; 70 + 60 CPU minutes (continued from the first gast-top30); best checkpoint by W1M x W1P on validation jets",
+            sha256="ada46df8daf7efbbd46977130a49c59ded3c37a77c1a5f773335ee1fca7e9f46",
+            description="Pythia 8 top jets, 30 particles; 70 + 60 CPU minutes, then 58 with observable matching (jet mass, "
+                        "pT_rel); best checkpoint by W1M x W1P on validation jets",
         ),
     ),
 )
