@@ -6,8 +6,8 @@ exact one-dimensional Wasserstein distance between its values on a batch of gene
 the real batch they were drawn for, in physical units, divided by the real values' standard
 deviation (so weights mean the same for every observable), times a weight. The adversarial recipe
 adds it to the generator's loss (``recipe.match``). This is the idea of the mass-constrained flows of
-Käch et al. (JetFlow, arXiv:2211.13630), who add a maximum-mean-discrepancy term on the jet mass; a
-sorted one-dimensional W1 is that distance without a kernel bandwidth, and is what W1M measures.
+Käch et al. (JetFlow, arXiv:2211.13630), who add a constraint on the jet mass to their flow's loss; a
+sorted one-dimensional W1 needs no kernel or binning, and is the distance W1M measures.
 
 Observables: ``mass`` (the jet mass over the jet pT of massless particles in (eta_rel, phi_rel,
 pt_rel): the quantity jetnet's W1M compares) and any particle feature of the data by name (e.g.
