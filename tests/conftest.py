@@ -53,3 +53,15 @@ def installed_plugin(site: Path, monkeypatch: pytest.MonkeyPatch, module: str, t
     finally:
         sys.modules.pop(module, None)
         pcgen.plugins._REGISTRY = None
+
+
+def assert_refused_before_run_folder(registry: Registry, tmp_path: Path, setting: str, message: str) -> None:
+    """A quick igapt run with ``setting`` stops with a ConfigError matching ``message`` before making any folder."""
+    from pcgen.config import ConfigError, load_config
+    from pcgen.train.runner import execute
+
+    cfg = load_config(None, quick_overrides(2) + ['name="bad"', f'run_dir="{tmp_path}"', setting], registry,
+                      plugin="igapt")
+    with pytest.raises(ConfigError, match=message):
+        execute(cfg, registry, show_progress=False, final_eval=False)
+    assert not any(tmp_path.iterdir())

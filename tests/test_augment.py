@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 import torch
-from conftest import quick_overrides
+from conftest import assert_refused_before_run_folder, quick_overrides
 
 from pcgen.config import ConfigError, load_config
 from pcgen.data.multiplicity import jet_condition, mask_for
@@ -102,11 +102,7 @@ def test_a_run_with_reflections_is_reproducible_and_trains_on_other_batches(regi
 
 
 def test_a_run_with_a_bad_feature_name_stops_before_making_its_folder(registry, tmp_path: Path) -> None:
-    cfg = load_config(None, quick_overrides(2) + ['name="bad"', f'run_dir="{tmp_path}"', 'train.reflect=["eta"]'],
-                      registry, plugin="igapt")
-    with pytest.raises(ConfigError, match="'train.reflect' names 'eta'"):
-        execute(cfg, registry, show_progress=False, final_eval=False)
-    assert not any(tmp_path.iterdir())
+    assert_refused_before_run_folder(registry, tmp_path, 'train.reflect=["eta"]', "'train.reflect' names 'eta'")
 
 
 @pytest.mark.parametrize("kind", ["minmax", "standard"])

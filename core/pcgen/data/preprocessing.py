@@ -78,9 +78,9 @@ class FeatureScaler:
         Padded entries are not zeroed: the caller masks."""
         out = points * self.scale.to(points) + self.shift.to(points)
         if self.log_features:
-            index = list(self.log_features)
-            out = out.clone()
-            out[..., index] = torch.minimum(out[..., index], self.high[index].to(out))
+            cap = torch.full_like(self.high, torch.inf)
+            cap[list(self.log_features)] = self.high[list(self.log_features)]
+            out = torch.minimum(out, cap.to(out))
         return self._from_log(out)
 
     def _from_log(self, points: Tensor) -> Tensor:

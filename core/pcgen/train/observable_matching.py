@@ -56,9 +56,6 @@ class ObservableMatching:
         self.jet_index = [self.feature_index[f] for f in JET_FEATURES] if MASS in self.weights else []
         self.scaler = scaler
 
-    def _physical(self, x: Tensor) -> Tensor:
-        return self.scaler.to_physical(x)
-
     def _values(self, name: str, physical: Tensor, mask: Tensor) -> Tensor:
         if name == MASS:
             return jet_mass_over_pt(physical[..., self.jet_index], mask)
@@ -69,8 +66,8 @@ class ObservableMatching:
         ``fake`` ``(B, N, F)`` in the model's space with the same ``mask``; gradients reach ``fake`` only."""
         mask = mask.bool()
         with torch.no_grad():
-            real_physical = self._physical(real)
-        fake_physical = self._physical(fake)
+            real_physical = self.scaler.to_physical(real)
+        fake_physical = self.scaler.to_physical(fake)
         terms: dict[str, Tensor] = {}
         for name, weight in self.weights.items():
             target = self._values(name, real_physical, mask)
