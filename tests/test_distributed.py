@@ -84,8 +84,14 @@ def _rank_main(rank: int, port: int, out: str, plugin: str, sets: list[str], res
     model = box["trainer"].recipe.model
     Path(out, f"rank{rank}.json").write_text(json.dumps({
         "seen": seen, "logs": logs, "step": result.step, "run_dir": str(result.run_dir),
-        "weights": _digest(model.state_dict()),
+        "weights": _digest(model.state_dict()), "threads_left": _thread_names(),
     }))
+
+
+def _thread_names() -> list[str]:
+    """Names of this process's threads (Linux), e.g. gloo's ``pt_gloo_runloop`` workers."""
+    tasks = Path("/proc/self/task")
+    return sorted((task / "comm").read_text().strip() for task in tasks.iterdir()) if tasks.is_dir() else []
 
 
 def run_ranks(tmp_path: Path, name: str, plugin: str, sets: list[str], resume: Path | None = None) -> list[dict]:
@@ -101,8 +107,11 @@ def small(registry: Any, plugin: str) -> list[str]:
 
 
 def check_ranks(ranks: list[dict], batch_size: int) -> None:
-    """The weights agree; at every step the ranks trained on disjoint halves of the batch."""
+    """The weights agree; at every step the ranks trained on disjoint halves of the batch; the process
+    group's threads ended with the run (a gloo worker left running can abort the rank at exit)."""
     assert ranks[0]["weights"] == ranks[1]["weights"]
+    for rank in ranks:
+        assert not [name for name in rank["threads_left"] if "gloo" in name], rank["threads_left"]
     assert ranks[0]["run_dir"] == ranks[1]["run_dir"]
     for first, second in zip(ranks[0]["seen"], ranks[1]["seen"], strict=True):
         assert len(first) == len(second) == batch_size // WORLD

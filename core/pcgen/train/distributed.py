@@ -23,6 +23,7 @@ Outside ``torchrun`` (``WORLD_SIZE`` unset or 1) every function here is a no-op.
 from __future__ import annotations
 
 import contextlib
+import importlib
 import os
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -91,6 +92,12 @@ def init_distributed(device: str = "auto") -> Iterator[RankInfo]:
     on_gpu = device_for_rank(device, local_rank).startswith("cuda")
     if on_gpu:
         torch.cuda.set_device(local_rank)
+    # torch._dynamo (imported by the first optimizer) keeps a reference to a process group that exists
+    # when it is imported, so destroy_process_group below would leave gloo's worker threads running; at
+    # exit one of them, still releasing the last collective's tensors, needs the GIL during interpreter
+    # teardown and aborts the rank (SIGABRT, "terminate called without an active exception"; seen on a
+    # loaded CI machine). Imported first, it holds nothing and the group's threads end with the group.
+    importlib.import_module("torch._dynamo")
     dist.init_process_group(backend="nccl" if on_gpu else "gloo")
     try:
         yield rank_info()
