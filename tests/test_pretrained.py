@@ -11,7 +11,14 @@ import pytest
 from conftest import quick_overrides
 
 from pcgen.config import ConfigError, load_config
-from pcgen.pretrained import export_pretrained, find_pretrained, load_pretrained, load_weights_file, sha256_of
+from pcgen.pretrained import (
+    export_pretrained,
+    find_pretrained,
+    load_pretrained,
+    load_weights_file,
+    sha256_of,
+    shipped_weights_hint,
+)
 from pcgen.sampling import load_trained
 from pcgen.specs import PretrainedWeights
 from pcgen.runtime.checkpoint import CheckpointError
@@ -78,3 +85,23 @@ def test_exporting_the_same_weights_again_keeps_the_file_and_its_checksum(run_di
     second = export_pretrained(run_dir, path, {"name": "tiny", "hardware": "a new card field"})
     assert second["sha256"] == first["sha256"] and path.stat().st_mtime_ns == written
     assert json.loads(path.with_suffix(".json").read_text())["hardware"] == "a new card field"
+
+
+def test_the_end_of_a_run_names_the_shipped_weights_for_the_same_data(registry, run_dir: Path, tmp_path: Path) -> None:
+    path = tmp_path / "tiny.safetensors"
+    recipe = {"dataset": "pythia", "jet_type": "t", "num_particles": 30, "num_jets": 50_000}
+    card = export_pretrained(run_dir, path, {"name": "tiny", "data": {"recipe": recipe}, "training_minutes": 60,
+                                             "metrics": {"w1m": {"model": [4.3, 0.2], "truth": [1.96, 0.05]}}})
+    spec = dataclasses.replace(registry.models["epic-fm"],
+                               pretrained=(PretrainedWeights(name="tiny-test", location=str(path), sha256=card["sha256"]),))
+    hint = shipped_weights_hint(spec, {**recipe, "num_jets": 10_000})  # the data's size does not matter
+    assert "tiny-test: trained 60 min; its card: W1M 4.30 vs truth 1.96 (×10⁻³)" in hint
+    assert "pcgen sample --pretrained tiny-test" in hint and "pcgen leaderboard" in hint
+    assert shipped_weights_hint(spec, {**recipe, "num_particles": 150}) == ""
+    assert shipped_weights_hint(spec, {**recipe, "dataset": "calo-photons"}) == ""
+
+
+def test_the_readme_main_job_ends_by_naming_igapts_trained_weights(registry) -> None:
+    pytest.importorskip("pcgen_igapt")
+    data = load_config(None, [], registry, plugin="igapt").run.data.model_dump()
+    assert "pcgen sample --pretrained igapt-top30" in shipped_weights_hint(registry.models["igapt"], data)

@@ -139,6 +139,36 @@ def find_pretrained(registry: Any, name: str) -> tuple[ModelSpec, PretrainedWeig
     return entries[name]
 
 
+SAME_DATA_KEYS = ("dataset", "jet_type", "num_particles")
+"""Data settings that a run shares with a weights card for the card's numbers to be comparable to it."""
+
+
+def shipped_weights_hint(spec: ModelSpec, data_settings: dict[str, Any]) -> str:
+    """One line for the end of a run: the trained weights ``spec`` ships for data like the run's
+    (``data_settings``: the run's data config), the card's W1M against its truth row, and the commands
+    that sample them and rank every shipped model; ``""`` when none matches or a card is unreadable."""
+    lines = []
+    for entry in spec.pretrained:
+        try:
+            card = read_card(entry)
+        except (OSError, ValueError, CheckpointError):
+            continue
+        recipe = card.get("data", {}).get("recipe", {})
+        if any(recipe.get(key) != data_settings.get(key) for key in SAME_DATA_KEYS):
+            continue
+        w1m = card.get("metrics", {}).get("w1m", {})
+        quality = (f"; its card: W1M {w1m['model'][0]:.2f} vs truth {w1m['truth'][0]:.2f} (×10⁻³)"
+                   if "model" in w1m and "truth" in w1m else "")
+        minutes = card.get("training_minutes")
+        trained = f"trained {minutes:g} min" if isinstance(minutes, int | float) else "trained"
+        lines.append(f"{entry.name}: {trained}{quality}; "
+                     f"`pcgen sample --pretrained {entry.name} --n 3000 --out samples.h5`")
+    if not lines:
+        return ""
+    return ("trained weights of this model ship: " + "; ".join(lines)
+            + ". Every shipped model ranked on fresh jets: `pcgen leaderboard --out leaderboard`")
+
+
 def read_card(weights: PretrainedWeights) -> dict[str, Any]:
     """The model card of a weights entry (empty when it has none)."""
     location = weights.card_location or weights.location.rsplit(".", 1)[0] + ".json"

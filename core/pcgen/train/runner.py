@@ -283,4 +283,9 @@ def final_evaluation(trainer: Trainer, console: Console, show_progress: bool = T
     trainer.logger.hparams(trainer.resolved.to_dict(), flat)
     console.print(table.to_rich())
     console.print(f"run folder: {trainer.run_dir}")
+    from pcgen.pretrained import shipped_weights_hint
+
+    hint = shipped_weights_hint(spec, run.data.model_dump())
+    if hint:
+        console.print(hint, highlight=False, markup=False)
     return table
