@@ -166,7 +166,7 @@ def shipped_weights_hint(spec: ModelSpec, data_settings: dict[str, Any]) -> str:
     if not lines:
         return ""
     return ("trained weights of this model ship: " + "; ".join(lines)
-            + ". Every shipped model ranked on fresh jets: `pcgen leaderboard --out leaderboard`")
+            + ". Every shipped model ranked against fresh real data: `pcgen leaderboard --out leaderboard`")
 
 
 def read_card(weights: PretrainedWeights) -> dict[str, Any]:
