@@ -341,7 +341,7 @@ def models_command(
     as_json: Annotated[bool, typer.Option("--json", help="Print the models and shipped weights as JSON (for scripts).")] = False,
 ) -> None:
     """Every registered model with its recipe and plugin, and the trained weights that can be sampled."""
-    from pcgen.pretrained import available, read_card
+    from pcgen.pretrained import available, read_card_or_error
 
     registry = _registry()
     if as_json:
@@ -351,10 +351,7 @@ def models_command(
                          "description": spec.description} for name, spec in sorted(registry.models.items())}
         shipped = []
         for spec, entry in available(registry):
-            try:
-                card = read_card(entry)
-            except (OSError, ValueError) as err:
-                card = {"error": str(err)}
+            card = read_card_or_error(entry)
             shipped.append({"name": entry.name, "model": spec.name, "description": entry.description,
                             "sha256": entry.sha256, **{k: card.get(k) for k in CARD_SUMMARY}})
         print(json.dumps({"models": models, "weights": shipped}, indent=2))
@@ -369,10 +366,7 @@ def models_command(
     for col in ("name", "model", "data", "trained", "metrics (card units; model / truth)"):
         weights.add_column(col, overflow="fold")
     for spec, entry in available(registry):
-        try:
-            card = read_card(entry)
-        except (OSError, ValueError) as err:
-            card = {"error": str(err)}
+        card = read_card_or_error(entry)
         metrics = card.get("metrics", {})
         shown = "  ".join(f"{k} {v['model'][0]:.3g} / {v['truth'][0]:.3g}" for k, v in list(metrics.items())[:3]
                           if isinstance(v, dict) and "model" in v and "truth" in v)

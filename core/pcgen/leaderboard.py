@@ -108,6 +108,13 @@ def with_defaults(recipe: dict[str, Any]) -> dict[str, Any]:
         return dict(recipe)
 
 
+def physics_recipe(recipe: dict[str, Any]) -> dict[str, Any]:
+    """The part of a data recipe that makes the physics: defaults filled in, seed, size, machine and
+    preprocessing fields left out. Two cards (or a card and a run) with equal ones trained on the same data."""
+    physics = {k: v for k, v in recipe.items() if k not in NOT_THE_RECIPE}
+    return {k: v for k, v in with_defaults(physics).items() if k not in NOT_THE_RECIPE}
+
+
 def common_recipe(entries: list[Entry], seed: int) -> dict[str, Any]:
     """The data recipe every card shares (seed and size aside), checked to have trained on another seed."""
     recipes: dict[str, list[str]] = {}
@@ -119,9 +126,7 @@ def common_recipe(entries: list[Entry], seed: int) -> dict[str, Any]:
         if int(recipe.get("seed", -1)) == seed:
             raise LeaderboardError(f"{entry.weights.name} was trained on data of seed {seed}; "
                                    "choose another --data-seed so that no model has seen the real jets")
-        physics = {k: v for k, v in recipe.items() if k not in NOT_THE_RECIPE}
-        shared = {k: v for k, v in with_defaults(physics).items() if k not in NOT_THE_RECIPE}
-        recipes.setdefault(json.dumps(shared, sort_keys=True), []).append(entry.weights.name)
+        recipes.setdefault(json.dumps(physics_recipe(recipe), sort_keys=True), []).append(entry.weights.name)
     if len(recipes) > 1:
         groups = "; ".join(", ".join(names) for names in recipes.values())
         raise LeaderboardError(f"the models were trained on different data recipes ({groups}); rank each group "

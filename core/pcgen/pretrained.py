@@ -139,22 +139,18 @@ def find_pretrained(registry: Any, name: str) -> tuple[ModelSpec, PretrainedWeig
     return entries[name]
 
 
-SAME_DATA_KEYS = ("dataset", "jet_type", "num_particles")
-"""Data settings that a run shares with a weights card for the card's numbers to be comparable to it."""
-
-
 def shipped_weights_hint(spec: ModelSpec, data_settings: dict[str, Any]) -> str:
-    """One line for the end of a run: the trained weights ``spec`` ships for data like the run's
-    (``data_settings``: the run's data config), the card's W1M against its truth row, and the commands
-    that sample them and rank every shipped model; ``""`` when none matches or a card is unreadable."""
+    """One line for the end of a run: the trained weights ``spec`` ships for the run's data (``data_settings``:
+    the run's data config; the same physics recipe as the card's, see :func:`pcgen.leaderboard.physics_recipe`),
+    the card's W1M against its truth row, and the commands that sample them and rank every shipped model;
+    ``""`` when none matches or a card is unreadable."""
+    from pcgen.leaderboard import physics_recipe
+
+    physics = physics_recipe(data_settings)
     lines = []
     for entry in spec.pretrained:
-        try:
-            card = read_card(entry)
-        except (OSError, ValueError, CheckpointError):
-            continue
-        recipe = card.get("data", {}).get("recipe", {})
-        if any(recipe.get(key) != data_settings.get(key) for key in SAME_DATA_KEYS):
+        card = read_card_or_error(entry)
+        if "error" in card or physics_recipe(card.get("data", {}).get("recipe", {})) != physics:
             continue
         w1m = card.get("metrics", {}).get("w1m", {})
         quality = (f"; its card: W1M {w1m['model'][0]:.2f} vs truth {w1m['truth'][0]:.2f} (×10⁻³)"
@@ -174,6 +170,14 @@ def read_card(weights: PretrainedWeights) -> dict[str, Any]:
     location = weights.card_location or weights.location.rsplit(".", 1)[0] + ".json"
     path = resolve_location(location)
     return json.loads(path.read_text()) if path.is_file() else {}
+
+
+def read_card_or_error(weights: PretrainedWeights) -> dict[str, Any]:
+    """:func:`read_card`, or ``{"error": why}`` when the card cannot be read (for listings that go on)."""
+    try:
+        return read_card(weights)
+    except (OSError, ValueError) as err:  # CheckpointError is a ValueError
+        return {"error": str(err)}
 
 
 def load_weights_file(path: Path, registry: Any, device: str | torch.device = "cpu",
