@@ -42,6 +42,7 @@ from pcgen.metrics.evaluate import (
 )
 from pcgen.metrics.copies import CopyCheck, CopyReference
 from pcgen.metrics.distances import EFPNormalisation
+from pcgen.pretrained import physics_recipe
 from pcgen.specs import MetricSpec, ModelSpec, PretrainedWeights
 
 DEFAULT_DATA_SEED = 1000
@@ -49,14 +50,6 @@ DEFAULT_DATA_SEED = 1000
 
 Values = dict[str, float]
 
-MACHINE_FIELDS = ("seed", "num_jets", "cache_dir", "workers")
-"""Data-recipe fields that do not make the physics: the seed and size (chosen here), and where and how
-fast the training machine made its data (this machine's defaults apply)."""
-
-PREPROCESSING_FIELDS = ("scaling", "log_features", "feature_spread")
-"""Data-config fields that say how a model scaled the features it trained on, not how the jets were made."""
-
-NOT_THE_RECIPE = MACHINE_FIELDS + PREPROCESSING_FIELDS
 
 
 class LeaderboardError(ValueError):
@@ -94,25 +87,6 @@ def select_entries(registry: Any, names: list[str] | None) -> list[Entry]:
                                    f"{', '.join(w.name for _, w in entries)} (see `pcgen models`)")
         entries = [(s, w) for s, w in entries if w.name in names or s.name in names]
     return [Entry(spec, weights, read_card(weights)) for spec, weights in entries]
-
-
-def with_defaults(recipe: dict[str, Any]) -> dict[str, Any]:
-    """A card's data recipe with every field the card leaves out at its default, so that cards written
-    before a field existed (e.g. ``conditions``) compare equal to newer ones; as given where it is not
-    a valid jet data recipe."""
-    from pydantic import ValidationError
-
-    try:
-        return JetDataConfig.model_validate(recipe).model_dump(mode="json")
-    except ValidationError:
-        return dict(recipe)
-
-
-def physics_recipe(recipe: dict[str, Any]) -> dict[str, Any]:
-    """The part of a data recipe that makes the physics: defaults filled in, seed, size, machine and
-    preprocessing fields left out. Two cards (or a card and a run) with equal ones trained on the same data."""
-    physics = {k: v for k, v in recipe.items() if k not in NOT_THE_RECIPE}
-    return {k: v for k, v in with_defaults(physics).items() if k not in NOT_THE_RECIPE}
 
 
 def common_recipe(entries: list[Entry], seed: int) -> dict[str, Any]:

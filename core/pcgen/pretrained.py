@@ -21,7 +21,10 @@ from typing import Any
 
 import torch
 
+from pydantic import ValidationError
+
 from pcgen.config import default_cache_dir
+from pcgen.data.jet_config import JetDataConfig
 from pcgen.safe_io import atomic_path, file_operation
 from pcgen.sampling import TrainedModel, trained_from_parts
 from pcgen.specs import ModelSpec, PretrainedWeights
@@ -139,13 +142,38 @@ def find_pretrained(registry: Any, name: str) -> tuple[ModelSpec, PretrainedWeig
     return entries[name]
 
 
+MACHINE_FIELDS = ("seed", "num_jets", "cache_dir", "workers")
+"""Data-recipe fields that do not make the physics: the seed and size (a leaderboard chooses its own), and where and how
+fast the training machine made its data (this machine's defaults apply)."""
+
+PREPROCESSING_FIELDS = ("scaling", "log_features", "feature_spread")
+"""Data-config fields that say how a model scaled the features it trained on, not how the jets were made."""
+
+NOT_THE_RECIPE = MACHINE_FIELDS + PREPROCESSING_FIELDS
+
+
+def with_defaults(recipe: dict[str, Any]) -> dict[str, Any]:
+    """A card's data recipe with every field the card leaves out at its default, so that cards written
+    before a field existed (e.g. ``conditions``) compare equal to newer ones; as given where it is not
+    a valid jet data recipe."""
+    try:
+        return JetDataConfig.model_validate(recipe).model_dump(mode="json")
+    except ValidationError:
+        return dict(recipe)
+
+
+def physics_recipe(recipe: dict[str, Any]) -> dict[str, Any]:
+    """The part of a data recipe that makes the physics: defaults filled in, seed, size, machine and
+    preprocessing fields left out. Two cards (or a card and a run) with equal ones trained on the same data."""
+    physics = {k: v for k, v in recipe.items() if k not in NOT_THE_RECIPE}
+    return {k: v for k, v in with_defaults(physics).items() if k not in NOT_THE_RECIPE}
+
+
 def shipped_weights_hint(spec: ModelSpec, data_settings: dict[str, Any]) -> str:
     """One line for the end of a run: the trained weights ``spec`` ships for the run's data (``data_settings``:
-    the run's data config; the same physics recipe as the card's, see :func:`pcgen.leaderboard.physics_recipe`),
+    the run's data config; the same :func:`physics_recipe` as the card's),
     the card's W1M against its truth row, and the commands that sample them and rank every shipped model;
     ``""`` when none matches or a card is unreadable."""
-    from pcgen.leaderboard import physics_recipe
-
     physics = physics_recipe(data_settings)
     lines = []
     for entry in spec.pretrained:
